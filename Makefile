@@ -1,0 +1,28 @@
+# Both targets set up .venv on a fresh machine, then run.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORKDIR ?= runs/default
+CONFIG ?= experiments/configs/ae.py
+
+.PHONY: train test install clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/python -m experiments.main --config=$(CONFIG) --workdir=$(WORKDIR)
+	$(BIN)/python -m experiments.evaluate --workdir=$(WORKDIR) > /dev/null
+	@echo "report: $(WORKDIR)/report.md  (metrics: $(WORKDIR)/eval.json)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,28 @@
+"""MLP autoencoder on mnist5k (784-512-256-32-256-512-784, MSE, Adam).
+
+Variants (comma-separate them; `smoke` shrinks any of them to seconds):
+  under  code 32 (the default): undercomplete bottleneck
+  over   code 1024: overcomplete
+  tied   the lecture's one-layer tied AE: h = s(Wx + b), x̂ = s(Wᵀh + b′)
+  sgd    plain SGD (lr 0.5) instead of Adam
+Fields: code=N sets the code size.
+
+  python -m experiments.main --config=experiments/configs/ae.py:under --workdir=runs/ae
+"""
+
+from experiments.configs import presets
+
+
+def get_config(arg: str | None = None):
+  variants, fields = presets.parse_arg(arg, {"under", "over", "tied", "sgd"}, {"code": 32})
+  c = presets.autoencoder()
+  c.model.code_size = 1024 if "over" in variants else fields["code"]
+  if "tied" in variants:
+    c.model.hidden = ()
+    c.model.tied = True
+    c.model.code_activation = "sigmoid"
+  if "sgd" in variants:
+    c.optim.name = "sgd"
+    c.optim.learning_rate = 0.5
+  c.train.num_steps = 6000
+  return presets.finalize(c, variants)

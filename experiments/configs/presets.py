@@ -1,0 +1,84 @@
+"""Shared config presets; each experiments/configs/NAME.py holds only what differs.
+
+Arg strings are comma-separated tokens: variant names (`under`, `smoke`, ...) and
+`key=value` pairs for typed fields a config file declares (e.g. `code=64`).
+"""
+
+import ml_collections
+
+SMOKE = "smoke"
+
+
+def parse_arg(arg: str | None, variants: set[str], fields: dict | None = None) -> tuple[set, dict]:
+  """Splits an arg string into (variants, typed fields); unknown tokens fail clearly.
+
+  Args:
+    arg: e.g. "under,smoke" or "code=64".
+    variants: the variant names this config accepts (`smoke` is always accepted).
+    fields: {name: default} for `key=value` tokens; values are cast to the default's type.
+  Returns:
+    (set of variant names, {field: value}).
+  """
+  fields = dict(fields or {})
+  allowed = set(variants) | {SMOKE}
+  chosen = set()
+  for token in filter(None, (t.strip() for t in (arg or "").split(","))):
+    if "=" in token:
+      key, value = token.split("=", 1)
+      if key not in fields:
+        raise ValueError(f"unknown config arg field {key!r}; known: {', '.join(sorted(fields)) or 'none'}")
+      fields[key] = type(fields[key])(value)
+    elif token in allowed:
+      chosen.add(token)
+    else:
+      raise ValueError(f"unknown config variant {token!r}; known: {', '.join(sorted(allowed))}")
+  return chosen, fields
+
+
+def base() -> ml_collections.ConfigDict:
+  """Fields every experiment has (data, optimizer, loop cadence)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.step_family = ""
+  c.data = ml_collections.ConfigDict(dict(
+      name="mnist5k", data_dir="", batch_size=128, eval_batch_size=500, binarize=False))
+  c.model = ml_collections.ConfigDict()
+  c.optim = ml_collections.ConfigDict(dict(
+      name="adam", learning_rate=1e-3, schedule="constant", warmup_steps=0,
+      b1=0.9, b2=0.999, momentum=0.9, weight_decay=0.0, grad_clip=0.0))
+  c.train = ml_collections.ConfigDict(dict(
+      num_steps=5000, log_every=100, eval_every=1000, sample_every=1000,
+      checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0))
+  return c
+
+
+def autoencoder() -> ml_collections.ConfigDict:
+  """The reconstruction family on mnist5k: MLP 784-512-256-32, MSE, Adam."""
+  c = base()
+  c.step_family = "reconstruction"
+  c.model = ml_collections.ConfigDict(dict(
+      name="mlp_ae", hidden=(512, 256), code_size=32, activation="relu",
+      code_activation="linear", tied=False, channels=(32, 64)))
+  c.loss = ml_collections.ConfigDict(dict(reconstruction="mse"))
+  c.noise = ml_collections.ConfigDict(dict(mask_prob=0.0, gaussian_std=0.0))
+  c.sparsity = ml_collections.ConfigDict(dict(beta=0.0, rho=0.05, estimate="batch", momentum=0.99))
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks a config to seconds on CPU while keeping every code path alive."""
+  t = c.train
+  t.num_steps, t.log_every, t.eval_every, t.sample_every, t.checkpoint_every = 20, 5, 10, 10, 10
+  if t.layerwise_steps:
+    t.layerwise_steps = 4
+  c.data.batch_size = 32
+  c.data.eval_batch_size = 250
+  return c
+
+
+def finalize(c: ml_collections.ConfigDict, variants: set) -> ml_collections.ConfigDict:
+  """Applies `smoke` last and locks the config so mistyped overrides fail."""
+  if SMOKE in variants:
+    smoke(c)
+  c.lock()
+  return c

@@ -1,0 +1,24 @@
+"""Sparse autoencoder: sigmoid code with the penalty β·Σ_j KL(ρ‖ρ̂_j).
+
+Variants:
+  running  estimate ρ̂ as a running average over the training set (default: per batch)
+Fields: rho=, beta=, code=.
+
+  python -m experiments.main --config=experiments/configs/sparse_ae.py --workdir=runs/sparse_ae
+"""
+
+from experiments.configs import presets
+
+
+def get_config(arg: str | None = None):
+  variants, fields = presets.parse_arg(arg, {"running"},
+                                       {"rho": 0.05, "beta": 0.1, "code": 32})
+  c = presets.autoencoder()
+  c.model.code_size = fields["code"]
+  c.model.code_activation = "sigmoid"
+  c.sparsity.rho = fields["rho"]
+  c.sparsity.beta = fields["beta"]
+  if "running" in variants:
+    c.sparsity.estimate = "running"
+  c.train.num_steps = 6000
+  return presets.finalize(c, variants)

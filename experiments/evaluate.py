@@ -1,0 +1,26 @@
+"""Evaluates a trained workdir: writes DIR/eval.json, DIR/report.md and PNGs.
+
+  python -m experiments.evaluate --workdir=DIR
+"""
+
+import json
+
+from absl import flags
+
+from experiments import cli
+from genlab import evaluation
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "a workdir trained by experiments.main")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  metrics = evaluation.evaluate(_WORKDIR.value)
+  print(json.dumps(metrics, indent=2, sort_keys=True))
+  print(f"report: {_WORKDIR.value}/report.md")
+
+
+if __name__ == "__main__":
+  cli.run_main(main)

@@ -1,0 +1,28 @@
+"""Trains one config in a workdir (resuming automatically).
+
+  python -m experiments.main --config=experiments/configs/NAME.py[:ARGS] --workdir=DIR \
+      [--config.KEY=VALUE ...]
+"""
+
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import cli
+from genlab import train
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/NAME.py[:ARGS]",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "output directory; rerun to resume")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  result = train.run(_CONFIG.value, _WORKDIR.value)
+  summary = ", ".join(f"{k}={v:.5g}" for k, v in result.items() if k.startswith("test/"))
+  print(f"done: step {result['step']} in {_WORKDIR.value} {summary}")
+
+
+if __name__ == "__main__":
+  cli.run_main(main)

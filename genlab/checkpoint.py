@@ -1,0 +1,74 @@
+"""Checkpoints through one thin module over Orbax's CheckpointManager.
+
+The whole TrainState pytree is saved; the data position is the step itself (the
+input order is a pure function of seed and step), so restoring the state resumes
+the run exactly.
+"""
+
+import logging
+import os
+import time
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointError(RuntimeError):
+  """No checkpoint in a directory could be read."""
+
+
+class Checkpointer:
+  """Saves every `save_every` steps (plus forced saves), keeps the last `keep`."""
+
+  def __init__(self, directory: str, save_every: int, keep: int):
+    self.directory = os.path.abspath(directory)
+    self.save_every = save_every
+    self._mngr = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._mngr.all_steps())
+
+  def restore(self, template):
+    """Restores the newest readable checkpoint shaped like `template`.
+
+    A checkpoint that fails to read is moved aside to `corrupt_STEP_TIME` (kept, not
+    deleted) and the next older one is tried.
+
+    Returns:
+      The restored state, or None when the directory holds no checkpoint.
+    Raises:
+      CheckpointError: checkpoints exist but none could be read.
+    """
+    steps = self.all_steps()
+    if not steps:
+      return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+    last_error = None
+    for step in reversed(steps):
+      try:
+        return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+      except Exception as e:  # orbax raises many types for truncated/garbled files
+        last_error = e
+        aside = os.path.join(self.directory, f"corrupt_{step}_{int(time.time())}")
+        logging.warning("checkpoint %d unreadable (%s); moved to %s, trying an older one",
+                        step, str(e).splitlines()[0][:200], aside)
+        os.rename(os.path.join(self.directory, str(step)), aside)
+        self._mngr.reload()
+    raise CheckpointError(
+        f"no readable checkpoint in {self.directory} (last error: "
+        f"{str(last_error).splitlines()[0][:200]}); the unreadable ones were moved to "
+        "corrupt_*; rerun to start from scratch or restore a copy")
+
+  def save(self, step: int, state, force: bool = False) -> bool:
+    """Saves asynchronously if `step` is on the interval (or `force`)."""
+    if not force and step % self.save_every:
+      return False
+    if step in self._mngr.all_steps():
+      return False
+    return self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+
+  def close(self):
+    """Blocks until pending saves are on disk."""
+    self._mngr.wait_until_finished()
+    self._mngr.close()

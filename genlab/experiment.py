@@ -1,0 +1,99 @@
+"""Builds everything a run needs from a config: data, model, step functions, mesh.
+
+Shared by training, evaluation and sampling, so all three see the same objects.
+"""
+
+import dataclasses
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from genlab import data, models, sharding, steps
+from genlab.state import TrainState
+
+
+class ConfigMismatchError(ValueError):
+  """The workdir already holds a run with a different config."""
+
+
+@dataclasses.dataclass
+class Experiment:
+  config: ml_collections.ConfigDict
+  info: dict
+  train: tuple[np.ndarray, np.ndarray]
+  test: tuple[np.ndarray, np.ndarray]
+  model: object
+  fns: steps.StepFns
+  mesh: jax.sharding.Mesh
+
+  def rngs(self) -> dict[str, jax.Array]:
+    """Independent streams, so evaluating or sampling never shifts training's."""
+    init, train, evaluation, sample = jax.random.split(jax.random.key(self.config.seed), 4)
+    return {"init": init, "train": train, "eval": evaluation, "sample": sample}
+
+  def init_state(self) -> TrainState:
+    """A fresh, replicated train state (jit-initialised, never materialised twice)."""
+    images, labels = self.train
+    n = self.config.data.batch_size
+    example = {"image": images[:n], "label": labels[:n]}
+    init = jax.jit(self.fns.init, out_shardings=sharding.replicated(self.mesh))
+    return init(self.rngs()["init"], example)
+
+
+def build(config: ml_collections.ConfigDict) -> Experiment:
+  """Loads the data and builds model, step functions and mesh for `config`."""
+  data_dir = config.data.data_dir or None
+  info = data.dataset_info(config.data.name, data_dir)
+  train = data.load_arrays(config.data.name, "train", data_dir)
+  test = data.load_arrays(config.data.name, "test", data_dir)
+  model = models.build(config.model, info)
+  fns = steps.build(config, model)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.data.batch_size, mesh)
+  return Experiment(config, info, train, test, model, fns, mesh)
+
+
+def config_to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a workdir was trained with, locked."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found; is {workdir!r} a genlab workdir? "
+                            "train one with python -m experiments.main first")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  config.lock()
+  return config
+
+
+def write_or_check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Writes config.json, or refuses a workdir that holds a different config."""
+  path = os.path.join(workdir, "config.json")
+  text = config_to_json(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    new = json.loads(text)
+    if old != new:
+      diff = sorted(_diff_keys(old, new))
+      raise ConfigMismatchError(
+          f"{workdir!r} holds a run with a different config (differs in: "
+          f"{', '.join(diff[:6])}); use a new --workdir or rerun with the same config")
+    return
+  os.makedirs(workdir, exist_ok=True)
+  with open(path, "w") as f:
+    f.write(text)
+
+
+def _diff_keys(a, b, prefix=""):
+  if isinstance(a, dict) and isinstance(b, dict):
+    for k in set(a) | set(b):
+      yield from _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+  elif a != b:
+    yield prefix.rstrip(".")

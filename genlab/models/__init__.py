@@ -1,0 +1,34 @@
+"""Model registry: a name -> builder(model_config, data_info) -> flax Module."""
+
+from typing import Any, Callable
+
+import flax.linen as nn
+
+from genlab.models import autoencoders
+from genlab.registry import Registry
+
+ModelBuilder = Callable[[Any, dict], nn.Module]
+MODELS: Registry[ModelBuilder] = Registry("model")
+
+
+def _mlp_ae(cfg, info) -> nn.Module:
+  return autoencoders.MLPAutoencoder(
+      image_shape=tuple(info["image_shape"]), hidden=tuple(cfg.hidden),
+      code_size=cfg.code_size, activation=cfg.activation,
+      code_activation=cfg.code_activation, tied=cfg.get("tied", False))
+
+
+def _conv_ae(cfg, info) -> nn.Module:
+  return autoencoders.ConvAutoencoder(
+      image_shape=tuple(info["image_shape"]), channels=tuple(cfg.channels),
+      code_size=cfg.code_size, activation=cfg.activation,
+      code_activation=cfg.code_activation)
+
+
+MODELS.register("mlp_ae", _mlp_ae)
+MODELS.register("conv_ae", _conv_ae)
+
+
+def build(model_config, data_info: dict) -> nn.Module:
+  """Builds the module named by `model_config.name` for a dataset's `data_info`."""
+  return MODELS.get(model_config.name)(model_config, data_info)

@@ -1,0 +1,41 @@
+"""Optimizers and learning-rate schedules from the `optim` config section."""
+
+import optax
+
+from genlab.registry import Registry
+
+
+def make_schedule(cfg, num_steps: int) -> optax.Schedule:
+  """Learning-rate schedule: constant, cosine, or linear warm-up then cosine."""
+  lr, warmup = cfg.learning_rate, cfg.warmup_steps
+  if cfg.schedule == "constant":
+    return optax.constant_schedule(lr)
+  if cfg.schedule == "cosine":
+    return optax.cosine_decay_schedule(lr, max(num_steps, 1))
+  if cfg.schedule == "warmup_cosine":
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(num_steps, warmup + 1))
+  raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; "
+                   "known: constant, cosine, warmup_cosine")
+
+
+_OPTIMIZERS = Registry("optimizer")
+_OPTIMIZERS.register("sgd", lambda cfg, lr: optax.sgd(lr))
+_OPTIMIZERS.register("momentum", lambda cfg, lr: optax.sgd(lr, momentum=cfg.momentum))
+_OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2))
+_OPTIMIZERS.register(
+    "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
+
+
+def make_optimizer(cfg, num_steps: int) -> optax.GradientTransformation:
+  """Builds the optimizer named by `cfg.name`, with optional global-norm clipping.
+
+  Args:
+    cfg: the `optim` config section.
+    num_steps: total training steps (for decaying schedules).
+  Returns:
+    An optax GradientTransformation.
+  """
+  tx = _OPTIMIZERS.get(cfg.name)(cfg, make_schedule(cfg, num_steps))
+  if cfg.grad_clip > 0:
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+  return tx

@@ -1,0 +1,56 @@
+"""What every step family provides to the one training loop."""
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from genlab.state import TrainState
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepFns:
+  """Pure functions the loop jit-compiles; none touches the host.
+
+  Attributes:
+    init: (rng, batch) -> TrainState.
+    train_step: (state, batch, rng, stage) -> (state, scalar metrics). `rng` is the
+      run's base key; the step folds in `state.step` so a resumed run continues
+      the same stream. `stage` is static (one compile per stage).
+    eval_step: (state, batch, rng) -> per-example metrics, each of shape [B].
+    visualize: (state, batch) -> {name: images in [0, 1], NHWC} for sample grids.
+    stage_at: step -> stage, for staged training (greedy pre-training, ProGAN).
+    stages: every stage `stage_at` can return.
+  """
+
+  init: Callable[[jax.Array, Batch], TrainState]
+  train_step: Callable[[TrainState, Batch, jax.Array, int], tuple[TrainState, Metrics]]
+  eval_step: Callable[[TrainState, Batch, jax.Array], Metrics]
+  visualize: Callable[[TrainState, Batch], dict[str, jax.Array]]
+  stage_at: Callable[[int], int] = lambda step: 0
+  stages: tuple[int, ...] = (0,)
+
+
+def to_unit_float(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [0, 1]: genlab's one pixel convention at model inputs."""
+  return images.astype(jnp.float32) / 255.0
+
+
+def apply_gradients(tx: optax.GradientTransformation, params: Any, opt_state: Any,
+                    grads: Any, prefix: str = "") -> tuple[Any, Any, Metrics]:
+  """One optimizer update, with the norms the loop logs.
+
+  Returns:
+    (new_params, new_opt_state, {prefix+'grad_norm', 'param_norm', 'update_norm'}).
+  """
+  updates, opt_state = tx.update(grads, opt_state, params)
+  params = optax.apply_updates(params, updates)
+  metrics = {f"{prefix}grad_norm": optax.global_norm(grads),
+             f"{prefix}param_norm": optax.global_norm(params),
+             f"{prefix}update_norm": optax.global_norm(updates)}
+  return params, opt_state, metrics

@@ -1,0 +1,132 @@
+"""The reconstruction step family: plain, tied, stacked, sparse, denoising and conv AEs.
+
+Optional terms, all from the config:
+  * `noise.mask_prob` / `noise.gaussian_std`: denoising (loss against the clean x);
+  * `sparsity.beta > 0`: β·Σ_j KL(ρ‖ρ̂_j) on the code, with ρ̂ per batch or a running
+    average over the training set (`sparsity.estimate`);
+  * `train.layerwise_steps > 0`: greedy layer-wise pre-training, one stage per layer,
+    then end-to-end fine-tuning (stage = number of layers).
+"""
+
+import jax
+import jax.numpy as jnp
+
+from genlab import optim, state as state_lib
+from genlab.data import transforms
+from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
+from genlab.steps.base import StepFns, apply_gradients, to_unit_float
+
+
+def sparsity_penalty(code: jax.Array, running: jax.Array, cfg) -> tuple[jax.Array, jax.Array]:
+  """β·Σ_j KL(ρ‖ρ̂_j) and the ρ̂ estimate it used.
+
+  With `estimate='running'`, ρ̂ = m·running + (1−m)·batch mean, the gradient flowing
+  through the batch term only: the lecture's "ρ̂ needs a pass over the data" made
+  incremental.
+  """
+  batch_mean = jnp.mean(code, axis=0)
+  if cfg.estimate == "batch":
+    rho_hat = batch_mean
+  elif cfg.estimate == "running":
+    rho_hat = cfg.momentum * jax.lax.stop_gradient(running) + (1 - cfg.momentum) * batch_mean
+  else:
+    raise ValueError(f"unknown sparsity.estimate {cfg.estimate!r}; known: batch, running")
+  return cfg.beta * jnp.sum(bernoulli_kl(cfg.rho, rho_hat)), rho_hat
+
+
+def make(model, config) -> StepFns:
+  """Builds the reconstruction StepFns for an autoencoder `model`.
+
+  Args:
+    model: a module with `__call__(x) -> (logits, code)`, `encode`, `decode` and,
+      for greedy pre-training, `layerwise(x, k)` and `num_layers`.
+    config: the full experiment config.
+  Returns:
+    StepFns for the loop.
+  """
+  rec_loss = RECONSTRUCTION_LOSSES.get(config.loss.reconstruction)
+  tx = optim.make_optimizer(config.optim, config.train.num_steps)
+  sparse, noise = config.sparsity, config.noise
+  use_sparsity = sparse.beta > 0
+  layerwise_steps = config.train.layerwise_steps
+  num_layers = getattr(model, "num_layers", None) if layerwise_steps else None
+  if layerwise_steps and num_layers is None:
+    raise ValueError(f"train.layerwise_steps needs an MLP model; got {config.model.name!r}")
+  final_stage = num_layers or 0
+
+  def inputs(batch, rng):
+    x = to_unit_float(batch["image"])
+    if config.data.binarize:
+      x = transforms.binarize(rng, x)
+    return x
+
+  def init(rng, batch):
+    params = model.init(rng, inputs(batch, rng))["params"]
+    extra = {}
+    if use_sparsity:
+      extra["rho_running"] = jnp.full((config.model.code_size,), sparse.rho, jnp.float32)
+    return state_lib.create({"ae": params}, {"ae": tx.init(params)}, extra=extra)
+
+  def loss_fn(params, x_clean, x_in, extra, stage):
+    variables = {"params": params}
+    if stage < final_stage:
+      pred, target, code = model.apply(variables, x_in, stage, method="layerwise")
+      # Layer 0 is scored against the clean pixels; deeper layers reproduce activations.
+      rec = rec_loss(pred, x_clean) if stage == 0 else jnp.mean(jnp.square(pred - target), -1)
+    else:
+      logits, code = model.apply(variables, x_in, train=True)
+      rec = rec_loss(logits, x_clean)
+    loss = jnp.mean(rec)
+    aux = {"rec": loss, "mean_activation": jnp.mean(code)}
+    new_extra = dict(extra)
+    if use_sparsity and stage >= final_stage - 1:
+      penalty, rho_hat = sparsity_penalty(code, extra["rho_running"], sparse)
+      loss = loss + penalty
+      aux["sparsity_penalty"] = penalty
+      new_extra["rho_running"] = jax.lax.stop_gradient(rho_hat)
+    aux["loss"] = loss
+    return loss, (aux, new_extra)
+
+  def train_step(state, batch, rng, stage=final_stage):
+    rng = jax.random.fold_in(rng, state.step)
+    r_bin, r_noise = jax.random.split(rng)
+    x = inputs(batch, r_bin)
+    x_in = transforms.corrupt(r_noise, x, noise.mask_prob, noise.gaussian_std)
+    grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
+        state.params["ae"], x, x_in, state.extra, stage)
+    params, opt_state, norms = apply_gradients(
+        tx, state.params["ae"], state.opt_state["ae"], grads)
+    new_state = state.replace(step=state.step + 1, params={"ae": params},
+                              opt_state={"ae": opt_state}, extra=extra)
+    return new_state, {**metrics, **norms}
+
+  def eval_step(state, batch, rng):
+    x = inputs(batch, rng)
+    variables = {"params": state.params["ae"]}
+    logits, code = model.apply(variables, x)
+    err = mse(logits, x)
+    out = {"loss": rec_loss(logits, x), "mse": err, "psnr": psnr(err),
+           "mean_activation": jnp.mean(code.reshape(code.shape[0], -1), -1)}
+    if noise.mask_prob > 0 or noise.gaussian_std > 0:
+      x_noisy = transforms.corrupt(jax.random.fold_in(rng, 1), x, noise.mask_prob,
+                                   noise.gaussian_std)
+      noisy_err = jnp.mean(jnp.square(x_noisy - x).reshape(x.shape[0], -1), -1)
+      denoised_err = mse(model.apply(variables, x_noisy)[0], x)
+      out.update(psnr_noisy=psnr(noisy_err), psnr_denoised=psnr(denoised_err))
+    return out
+
+  def visualize(state, batch):
+    x = to_unit_float(batch["image"])
+    variables = {"params": state.params["ae"]}
+    shown = {"input": x, "reconstruction": jax.nn.sigmoid(model.apply(variables, x)[0])}
+    if noise.mask_prob > 0 or noise.gaussian_std > 0:
+      x_noisy = transforms.corrupt(jax.random.key(0), x, noise.mask_prob, noise.gaussian_std)
+      shown.update(noisy=x_noisy, denoised=jax.nn.sigmoid(model.apply(variables, x_noisy)[0]))
+    return shown
+
+  def stage_at(step: int) -> int:
+    return min(step // layerwise_steps, final_stage) if layerwise_steps else final_stage
+
+  stages = tuple(range(final_stage + 1)) if layerwise_steps else (final_stage,)
+  return StepFns(init=init, train_step=train_step, eval_step=eval_step,
+                 visualize=visualize, stage_at=stage_at, stages=stages)

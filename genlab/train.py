@@ -1,0 +1,110 @@
+"""THE training loop: one loop for every step family.
+
+Sections: setup -> state (fresh or restored) -> compiled steps -> loop with
+periodic logging, evaluation, sample grids and checkpoints.
+"""
+
+import functools
+import sys
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from genlab import experiment, sharding
+from genlab.checkpoint import Checkpointer
+from genlab.data import pipeline
+from genlab.evaluation.split import evaluate_split, means
+from genlab.writers import MetricWriter, Progress
+
+
+class SimulatedInterrupt(RuntimeError):
+  """Raised by `run(..., interrupt_at=S)`: a crash after step S, for resume tests."""
+
+
+def _counted(fn, counts: dict, key):
+  """Wraps `fn` so each trace (= compile) increments counts[key]."""
+  @functools.wraps(fn)
+  def wrapper(*args, **kwargs):
+    counts[key] = counts.get(key, 0) + 1
+    return fn(*args, **kwargs)
+  return wrapper
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *,
+        interrupt_at: int | None = None) -> dict:
+  """Trains `config` in `workdir`, resuming from its newest checkpoint if any.
+
+  Args:
+    config: a locked experiment config.
+    workdir: output directory (config.json, metrics.jsonl, tensorboard/, samples/,
+      checkpoints/).
+    interrupt_at: test hook; raise SimulatedInterrupt right after this step.
+  Returns:
+    {'step', 'compiles': {stage: traces}, 'test/...': final test means}.
+  """
+  experiment.write_or_check_config(config, workdir)
+  exp = experiment.build(config)
+  tc, fns, mesh = config.train, exp.fns, exp.mesh
+  rngs = exp.rngs()
+
+  state = exp.init_state()
+  ckpt = Checkpointer(f"{workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
+  restored = ckpt.restore(state)
+  if restored is not None:
+    state = restored
+    print(f"resumed from step {int(state.step)} in {workdir}", file=sys.stderr)
+  start = int(state.step)
+
+  compiles: dict = {}
+  train_step = {s: jax.jit(_counted(functools.partial(fns.train_step, stage=s), compiles, s),
+                           donate_argnums=0) for s in fns.stages}
+  eval_fn = jax.jit(fns.eval_step)
+  visualize = jax.jit(fns.visualize)
+  test_images, test_labels = exp.test
+  shown = sharding.put_batch({"image": test_images[:32], "label": test_labels[:32]}, mesh)
+
+  def evaluate(step):
+    per_example = evaluate_split(eval_fn, state, test_images, test_labels,
+                                 config.data.eval_batch_size, rngs["eval"], mesh)
+    result = means(per_example, "test")
+    writer.scalars(step, result)
+    return result
+
+  writer = MetricWriter(workdir, resume_step=start)
+  batches = pipeline.Prefetcher(
+      pipeline.train_batches(*exp.train, config.data.batch_size, config.seed), start,
+      put=lambda b: sharding.put_batch(b, mesh))
+  progress = Progress(start, tc.num_steps)
+  pending: list = []
+  result = {}
+  try:
+    for step in range(start, tc.num_steps):
+      state, metrics = train_step[fns.stage_at(step)](state, next(batches), rngs["train"])
+      pending.append(metrics)
+      done = step + 1
+      last = done == tc.num_steps
+      if done % tc.log_every == 0 or last:
+        # One host sync per log interval, not per step.
+        stacked = jax.device_get(jax.tree.map(lambda *x: jnp.mean(jnp.stack(x)), *pending))
+        pending = []
+        logged = {f"train/{k}": v for k, v in stacked.items()}
+        logged["train/steps_per_sec"] = progress.rate(done)
+        logged["train/stage"] = fns.stage_at(step)
+        writer.scalars(done, logged)
+        progress.update(done, f"loss {logged['train/loss']:.4f}")
+      if done % tc.eval_every == 0 or last:
+        result = evaluate(done)
+      if done % tc.sample_every == 0 or last:
+        for name, images in jax.device_get(visualize(state, shown)).items():
+          writer.images(done, name, images, ncol=8)
+      ckpt.save(done, state, force=last)
+      if interrupt_at is not None and done == interrupt_at:
+        raise SimulatedInterrupt(f"interrupted after step {done}")
+    if start >= tc.num_steps:
+      print(f"nothing to train: {workdir} is already at step {start}", file=sys.stderr)
+  finally:
+    batches.close()
+    ckpt.close()
+    writer.close()
+  return {"step": int(state.step), "compiles": compiles, **result}

@@ -1,0 +1,100 @@
+"""Run outputs: metrics.jsonl, TensorBoard events, PNG grids, a progress line."""
+
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
+  """Tiles float images in [0, 1], NHWC, into one uint8 HxWxC grid."""
+  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+  n, h, w, c = images.shape
+  ncol = ncol or int(math.ceil(math.sqrt(n)))
+  nrow = int(math.ceil(n / ncol))
+  grid = np.ones((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), np.float32)
+  for i in range(n):
+    r, q = divmod(i, ncol)
+    grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = images[i]
+  return (grid * 255).round().astype(np.uint8)
+
+
+def save_png(path: str, grid: np.ndarray, scale: int = 2) -> None:
+  """Writes a uint8 grid as PNG, nearest-upscaled so small digits stay legible."""
+  img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  img.resize((img.width * scale, img.height * scale), Image.NEAREST).save(path)
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  """Every record of `workdir/metrics.jsonl`, in order."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+  """Appends `split/name` scalars to metrics.jsonl and TensorBoard, images to samples/.
+
+  On resume at step S, records after S (written before an interruption, and about
+  to be recomputed) are dropped so every step appears once.
+  """
+
+  def __init__(self, workdir: str, resume_step: int = 0):
+    self.workdir = workdir
+    os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+    self._path = os.path.join(workdir, "metrics.jsonl")
+    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    with open(self._path, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in kept)
+    self._file = open(self._path, "a")
+    from tensorboardX import SummaryWriter  # TF-free event writer
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+  def scalars(self, step: int, values: dict) -> None:
+    record = {"step": int(step), **{k: float(v) for k, v in values.items()}}
+    self._file.write(json.dumps(record) + "\n")
+    self._file.flush()
+    for k, v in values.items():
+      self._tb.add_scalar(k, float(v), step)
+
+  def images(self, step: int, name: str, images: np.ndarray, ncol: int | None = None) -> str:
+    """Saves a grid to samples/NAME_STEP.png and TensorBoard; returns the PNG path."""
+    grid = image_grid(images, ncol)
+    path = os.path.join(self.workdir, "samples", f"{name}_{step:07d}.png")
+    save_png(path, grid)
+    self._tb.add_image(name, grid, step, dataformats="HWC")
+    return path
+
+  def close(self) -> None:
+    self._file.close()
+    self._tb.close()
+
+
+class Progress:
+  """A one-line progress bar with steps/s and ETA, on stderr."""
+
+  def __init__(self, start: int, total: int):
+    self.start, self.total = start, total
+    self.t0 = time.perf_counter()
+    self._tty = sys.stderr.isatty()
+
+  def rate(self, step: int) -> float:
+    return (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+
+  def update(self, step: int, summary: str = "") -> None:
+    rate = self.rate(step)
+    eta = (self.total - step) / rate if rate > 0 else float("inf")
+    frac = step / max(self.total, 1)
+    bar = "#" * int(20 * frac) + "." * (20 - int(20 * frac))
+    line = (f"[{bar}] {step}/{self.total} {rate:.1f} steps/s "
+            f"ETA {eta:.0f}s {summary}")
+    sys.stderr.write(("\r" + line + "\x1b[K") if self._tty else line + "\n")
+    if step >= self.total and self._tty:
+      sys.stderr.write("\n")
+    sys.stderr.flush()
