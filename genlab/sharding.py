@@ -12,7 +12,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 def make_mesh() -> Mesh:
   """A mesh over every device of every process, with one axis named `data`."""
-  return jax.make_mesh((jax.device_count(),), ("data",))
+  # Auto axes: XLA propagates the batch sharding through reshapes; explicit
+  # (sharding-in-types) axes would demand an out_sharding on every reshape.
+  return jax.make_mesh((jax.device_count(),), ("data",),
+                       axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

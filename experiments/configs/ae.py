@@ -24,5 +24,4 @@ def get_config(arg: str | None = None):
   if "sgd" in variants:
     c.optim.name = "sgd"
     c.optim.learning_rate = 0.5
-  c.train.num_steps = 6000
   return presets.finalize(c, variants)

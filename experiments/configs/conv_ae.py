@@ -14,5 +14,5 @@ def get_config(arg: str | None = None):
   c.model.name = "conv_ae"
   c.model.code_size = fields["code"]
   c.model.channels = (32, 64)
-  c.train.num_steps = 4000
+  c.model.activation = "elu"
   return presets.finalize(c, variants)

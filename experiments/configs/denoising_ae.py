@@ -21,10 +21,11 @@ def get_config(arg: str | None = None):
   c.model.name = "conv_ae"
   c.model.code_size = 128
   c.model.channels = (32, 64)
+  c.model.activation = "elu"
   if "over" in variants:
     c.model.name = "mlp_ae"
     c.model.hidden = ()
     c.model.code_size = 1024
     c.model.code_activation = "relu"
-  c.train.num_steps = 4000
+    c.model.activation = "relu"
   return presets.finalize(c, variants)

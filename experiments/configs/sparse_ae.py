@@ -20,5 +20,4 @@ def get_config(arg: str | None = None):
   c.sparsity.beta = fields["beta"]
   if "running" in variants:
     c.sparsity.estimate = "running"
-  c.train.num_steps = 6000
   return presets.finalize(c, variants)

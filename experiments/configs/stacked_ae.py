@@ -21,7 +21,6 @@ def get_config(arg: str | None = None):
   depth = 1 if "shallow" in variants else fields["depth"]
   c.model.hidden = tuple(max(fields["width"] // 2**i, fields["code"]) for i in range(depth))
   c.model.code_size = fields["code"]
-  c.train.num_steps = 6000
   if "layerwise" in variants:
     c.train.layerwise_steps = 1000
     c.train.num_steps += c.train.layerwise_steps * (depth + 1)

@@ -1,0 +1,35 @@
+"""Writes N samples of a trained workdir to a .npy file, shape (N, H, W, C), in [0, 1].
+
+  python -m experiments.sample --workdir=DIR --num=N --out=FILE.npy [--label=K] [--seed=S]
+"""
+
+import jax
+import numpy as np
+from absl import flags
+
+from experiments import cli
+from genlab import evaluation
+from genlab.evaluation.sampling import SAMPLERS
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "a workdir trained by experiments.main")
+_NUM = flags.DEFINE_integer("num", 64, "number of samples", lower_bound=1)
+_OUT = flags.DEFINE_string("out", None, "output .npy path")
+_LABEL = flags.DEFINE_integer("label", None, "class to sample (class-conditional draw)")
+_SEED = flags.DEFINE_integer("seed", 0, "sampling seed")
+flags.mark_flags_as_required(["workdir", "out"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _OUT.value.endswith(".npy"):
+    raise ValueError(f"--out must end in .npy, got {_OUT.value!r}")
+  exp, state = evaluation.restore(_WORKDIR.value)
+  sampler = SAMPLERS.get(exp.config.step_family)
+  samples = sampler(exp, state, _NUM.value, jax.random.key(_SEED.value), _LABEL.value)
+  np.save(_OUT.value, samples.astype(np.float32))
+  print(f"wrote {samples.shape} samples to {_OUT.value}")
+
+
+if __name__ == "__main__":
+  cli.run_main(main)
