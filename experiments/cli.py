@@ -20,18 +20,34 @@ def fail(message: str, code: int = 2):
 
 
 def _one_line(e: BaseException) -> str:
-  text = str(e).strip().strip("'\"").replace("\\n", " ").replace("\n", " ")
-  return text or type(e).__name__
+  """The user-facing part of an error, on one line."""
+  text = str(e).strip()
+  if "Traceback (most recent call last)" in text:
+    # config_flags embeds the config file's traceback: keep its final "Type: msg".
+    text = [ln for ln in text.splitlines() if ln.strip()][-1].strip()
+    text = text.split(": ", 1)[1] if ": " in text.split(" ", 1)[0] + " " else text
+  # ml_collections wraps a repr'd KeyError in an AttributeError: unwrap the quoting.
+  unquote = lambda t: t[1:-1] if len(t) > 1 and t[0] == t[-1] and t[0] in "'\"" else t
+  text = unquote(text).replace("\\'", "'").replace("\\n", "\n")
+  lines = [unquote(ln.strip()) for ln in text.splitlines() if ln.strip()]
+  if isinstance(e, AttributeError) and len(lines) > 1 and lines[1].startswith("Did you mean"):
+    return f"unknown config field '{lines[0]}': {' '.join(lines[1:])}"
+  return " ".join(lines) or type(e).__name__
 
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing whose config errors (typos, bad types, bad args) are one line."""
   try:
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
   except flags.Error as e:
     fail(f"{_one_line(e)} (see --helpshort)")
   except USER_ERRORS as e:
     fail(_one_line(e))
+  # Orbax logs every save at INFO: keep the console to progress and results unless
+  # the user asks (-v 0). absl.app would otherwise force INFO on an unset flag.
+  if not flags.FLAGS["verbosity"].present:
+    flags.FLAGS.verbosity = logging.WARNING
+  return rest
 
 
 def run_main(main) -> None:
@@ -43,9 +59,6 @@ def run_main(main) -> None:
       if isinstance(e, (TypeError, AttributeError, KeyError)) and not _is_config_error(e):
         raise
       fail(_one_line(e))
-  # Orbax logs every save at INFO; keep the console to progress and results
-  # (pass -v 0 to see them again).
-  flags.FLAGS.set_default("verbosity", logging.WARNING)
   app.run(guarded, flags_parser=parse_flags)
 
 

@@ -53,6 +53,7 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   fns = steps.build(config, model)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
+  sharding.check_batch_size(config.data.eval_batch_size, mesh, "data.eval_batch_size")
   return Experiment(config, info, train, test, model, fns, mesh)
 
 
@@ -70,6 +71,13 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict(json.load(f))
   config.lock()
   return config
+
+
+def check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Raises ConfigMismatchError if `workdir` holds a run with a different config."""
+  path = os.path.join(workdir, "config.json")
+  if os.path.exists(path):
+    write_or_check_config(config, workdir)
 
 
 def write_or_check_config(config: ml_collections.ConfigDict, workdir: str) -> None:

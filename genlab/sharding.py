@@ -26,12 +26,18 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+def check_batch_size(batch_size: int, mesh: Mesh, name: str = "data.batch_size") -> None:
   """Raises a one-line ValueError unless the batch divides over the devices."""
   n = mesh.devices.size
-  if batch_size % n:
-    raise ValueError(f"batch size {batch_size} does not divide over {n} devices; "
-                     f"use a multiple of {n}")
+  if batch_size <= 0 or batch_size % n:
+    raise ValueError(f"{name} {batch_size} does not divide over {n} devices; "
+                     f"use a positive multiple of {n}")
+
+
+def round_up(n: int, mesh: Mesh) -> int:
+  """The smallest multiple of the device count that is ≥ n."""
+  d = mesh.devices.size
+  return -(-n // d) * d
 
 
 def put_batch(batch: dict, mesh: Mesh) -> dict:

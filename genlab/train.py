@@ -43,8 +43,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
   Returns:
     {'step', 'compiles': {stage: traces}, 'test/...': final test means}.
   """
+  experiment.check_config(config, workdir)
+  exp = experiment.build(config)  # fails fast on bad names/data before touching workdir
   experiment.write_or_check_config(config, workdir)
-  exp = experiment.build(config)
   tc, fns, mesh = config.train, exp.fns, exp.mesh
   rngs = exp.rngs()
 
@@ -62,7 +63,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
   eval_fn = jax.jit(fns.eval_step)
   visualize = jax.jit(fns.visualize)
   test_images, test_labels = exp.test
-  shown = sharding.put_batch({"image": test_images[:32], "label": test_labels[:32]}, mesh)
+  n_shown = sharding.round_up(32, mesh)
+  shown = sharding.put_batch({"image": test_images[:n_shown], "label": test_labels[:n_shown]},
+                             mesh)
 
   def evaluate(step):
     per_example = evaluate_split(eval_fn, state, test_images, test_labels,

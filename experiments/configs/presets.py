@@ -27,7 +27,11 @@ def parse_arg(arg: str | None, variants: set[str], fields: dict | None = None) -
       key, value = token.split("=", 1)
       if key not in fields:
         raise ValueError(f"unknown config arg field {key!r}; known: {', '.join(sorted(fields)) or 'none'}")
-      fields[key] = type(fields[key])(value)
+      try:
+        fields[key] = type(fields[key])(value)
+      except ValueError:
+        raise ValueError(f"config arg field {key!r} needs a {type(fields[key]).__name__}, "
+                         f"got {value!r}") from None
     elif token in allowed:
       chosen.add(token)
     else:
@@ -65,7 +69,7 @@ def autoencoder() -> ml_collections.ConfigDict:
   c.train.num_steps = 3000
   c.loss = ml_collections.ConfigDict(dict(reconstruction="mse"))
   c.noise = ml_collections.ConfigDict(dict(mask_prob=0.0, gaussian_std=0.0))
-  c.sparsity = ml_collections.ConfigDict(dict(beta=0.0, rho=0.05, estimate="batch", momentum=0.99))
+  c.sparsity = ml_collections.ConfigDict(dict(beta=0.0, rho=0.05, estimate="batch", momentum=0.9))
   return c
 
 

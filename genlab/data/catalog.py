@@ -84,7 +84,7 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
     raise DataError(
         f"dataset '{name}' is not prepared in {root}; on a machine with"
         f' internet run: {prepare_command(name, root)} then copy {root} here'
-        ' (or pass --config.data_dir=...)'
+        ' (or pass --config.data.data_dir=...)'
     )
   return builder
 

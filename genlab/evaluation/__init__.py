@@ -16,6 +16,10 @@ EVALUATORS: Registry = Registry("evaluator")
 EVALUATORS.register("reconstruction", autoencoder.evaluate)
 
 
+def _listdir(path: str) -> list[str]:
+  return os.listdir(path) if os.path.isdir(path) else []
+
+
 def restore(workdir: str):
   """Rebuilds a workdir's experiment and restores its newest checkpoint.
 
@@ -23,6 +27,9 @@ def restore(workdir: str):
     (Experiment, TrainState).
   """
   config = experiment.load_config(workdir)
+  if not any(d.isdigit() for d in _listdir(os.path.join(workdir, "checkpoints"))):
+    raise CheckpointError(f"no checkpoint in {workdir}/checkpoints; train first with "
+                          "python -m experiments.main --config=... --workdir=" + workdir)
   exp = experiment.build(config)
   template = exp.init_state()
   ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.checkpoint_every,

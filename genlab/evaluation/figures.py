@@ -26,14 +26,16 @@ def interpolation_codes(h1: np.ndarray, h2: np.ndarray, steps: int) -> np.ndarra
 
 
 def pick_pairs(labels: np.ndarray, n_pairs: int, seed: int = 0) -> np.ndarray:
-  """Test index pairs with different labels, fixed by `seed`: [n_pairs, 2]."""
+  """Test index pairs, fixed by `seed`, with different labels where labels differ.
+
+  Unlabelled data (all labels equal) gets arbitrary distinct pairs. Returns [n_pairs, 2].
+  """
   rs = np.random.RandomState(seed)
-  pairs = []
-  while len(pairs) < n_pairs:
-    i, j = rs.choice(len(labels), 2, replace=False)
-    if labels[i] != labels[j]:
-      pairs.append((i, j))
-  return np.asarray(pairs)
+  candidates = np.stack([rs.choice(len(labels), 2, replace=False)
+                         for _ in range(max(50 * n_pairs, 100))])
+  differ = labels[candidates[:, 0]] != labels[candidates[:, 1]]
+  chosen = np.concatenate([candidates[differ], candidates[~differ]])
+  return chosen[:n_pairs]
 
 
 def training_curves(path: str, records: list[dict], keys: list[str]) -> str | None:

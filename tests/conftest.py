@@ -1,0 +1,74 @@
+"""Shared fixtures and helpers for the genlab test suite.
+
+* Every test session prepares datasets in its own temporary GENLAB_DATA_DIR, so
+  no test reads or writes the user's cache (subprocesses inherit the variable).
+* `load_config(name, arg)` loads `experiments/configs/<name>.py` the way the
+  entry point does (`get_config(arg)`), and `CONFIG_FILES` lists every config.
+"""
+
+import importlib
+import os
+import pathlib
+
+import pytest
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "experiments" / "configs"
+_NOT_CONFIGS = {"__init__.py", "presets.py"}
+
+# Every experiment config file, by module name (e.g. "ae", "sparse_ae").
+CONFIG_FILES = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.name not in _NOT_CONFIGS)
+
+
+def config_module(name: str):
+  """The module experiments.configs.<name>."""
+  return importlib.import_module(f"experiments.configs.{name}")
+
+
+def load_config(name: str, arg: str | None = None):
+  """`experiments.configs.<name>.get_config(arg)`: a locked ConfigDict."""
+  return config_module(name).get_config(arg)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def genlab_data_dir(tmp_path_factory):
+  """A session-wide, initially empty GENLAB_DATA_DIR (embedded sets are prepared there)."""
+  path = str(tmp_path_factory.mktemp("genlab_data"))
+  saved = {k: os.environ.get(k) for k in ("GENLAB_DATA_DIR", "TFDS_DATA_DIR")}
+  os.environ["GENLAB_DATA_DIR"] = path
+  os.environ.pop("TFDS_DATA_DIR", None)  # never touch a user's tfds store either
+  yield path
+  for key, value in saved.items():
+    if value is None:
+      os.environ.pop(key, None)
+    else:
+      os.environ[key] = value
+
+
+# ------------------------------------------------------------ background commands
+#
+# Subprocess tests (tests/test_entrypoints.py) spend most of their time in
+# interpreter start-up and XLA compiles, one core each. A test module can define
+# `start_background_jobs(selected_test_names, tmp_path_factory) -> handle` (the
+# handle has `.close()`); it is called once, when the session's first test starts,
+# so those commands run while the in-process tests keep the other core busy.
+# Their tests then run last and only wait for and check the results.
+
+
+def pytest_collection_modifyitems(session, config, items):
+  items.sort(key=lambda item: hasattr(getattr(item, "module", None), "start_background_jobs"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_jobs(request, genlab_data_dir, tmp_path_factory):
+  """{module name: handle} for every selected module with background commands."""
+  selected: dict = {}
+  for item in request.session.items:
+    module = getattr(item, "module", None)
+    if hasattr(module, "start_background_jobs"):
+      selected.setdefault(module, set()).add(item.name)
+  handles = {m.__name__: m.start_background_jobs(names, tmp_path_factory)
+             for m, names in selected.items()}
+  yield handles
+  for handle in handles.values():
+    handle.close()

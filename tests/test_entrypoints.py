@@ -1,0 +1,280 @@
+"""The real command lines: `python -m experiments.main` and `python -m experiments.evaluate`.
+
+Every config's `smoke` variant is trained, evaluated and resumed through them;
+user mistakes must end with a non-zero exit and a one-line `error:` message.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from conftest import CONFIG_FILES, REPO_ROOT, load_config
+from genlab import data, experiment
+
+_ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
+_PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")
+
+
+# Set when the jobs start: the session's GENLAB_DATA_DIR (not one a test monkeypatches
+# meanwhile) and one BLAS thread per command, since commands run next to each other
+# (multi-threaded OpenBLAS under oversubscription turned evaluate's 0.3 s PCA into 2-20 s).
+_ENV: dict = {}
+
+
+def _run(*args: str, timeout: float = 120, devices: int = 0) -> subprocess.CompletedProcess:
+  env = dict(_ENV or os.environ)
+  if devices:  # that many CPU devices, to exercise data parallelism on one host
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
+                        f" --xla_force_host_platform_device_count={devices}").strip()
+  return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True,
+                        text=True, timeout=timeout, env=env)
+
+
+def _train(config_arg: str, workdir: str, *overrides: str):
+  return _run("experiments.main", f"--config=experiments/configs/{config_arg}",
+              f"--workdir={workdir}", *overrides)
+
+
+def _evaluate(workdir: str):
+  return _run("experiments.evaluate", f"--workdir={workdir}")
+
+
+def _ok(proc: subprocess.CompletedProcess):
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "Traceback" not in proc.stderr
+
+
+def _non_log_lines(stderr: str) -> list[str]:
+  return [l for l in stderr.splitlines()
+          if l.strip() and not _ABSL_LOG.match(l) and not _PROGRESS.match(l)]
+
+
+# ------------------------------------------------------- smoke runs, per config
+
+
+def _pipeline(name: str, workdir: str) -> dict:
+  """train -> evaluate -> train again, as a user would; returns the processes."""
+  out = {"train": _train(f"{name}.py:smoke", workdir)}
+  if out["train"].returncode == 0:
+    out["evaluate"] = _evaluate(workdir)
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      out["metrics_before_rerun"] = f.read()
+    out["rerun"] = _train(f"{name}.py:smoke", workdir)
+  return out
+
+
+# name -> (command args, substrings the error line must contain)
+_BAD = {
+    "typo_key": (["main", "ae.py:smoke", "--config.optim.learnig_rate=1"],
+                 ["learnig_rate", "learning_rate"]),
+    "wrong_type": (["main", "ae.py:smoke", "--config.optim.learning_rate=abc"],
+                   ["learning_rate", "abc"]),
+    "unknown_variant": (["main", "ae.py:bogus"], ["bogus", "smoke"]),
+    "unknown_dataset": (["main", "ae.py:smoke", "--config.data.name=nope"],
+                        ["nope", "mnist5k"]),
+    "unprepared_tfds": (["main", "ae.py:smoke", "--config.data.name=tfds:mnist",
+                         "--config.data.data_dir={empty}"], ["not prepared", "mnist"]),
+    "eval_no_checkpoint": (["evaluate", "{no_ckpt}"], ["no checkpoint"]),
+    "eval_not_a_workdir": (["evaluate", "{plain}"], ["not found", "workdir"]),
+}
+
+
+# test name without `test_` -> (CPU devices, extra flags) for an ae smoke run.
+# (1 vs 2 devices is compared in tests/test_sharding.py.)
+_MULTI = {
+    "device_count_that_does_not_divide_32": (
+        3, ["--config.data.batch_size=30", "--config.data.eval_batch_size=300"]),
+}
+
+
+class _Jobs:
+  """Futures of this module's commands: smoke pipelines and bad-input cases."""
+
+  def __init__(self, selected: set, tmp_path_factory):
+    names = [n for n in CONFIG_FILES if f"test_smoke_train_evaluate_resume[{n}]" in selected]
+    cases = [c for c in _BAD if f"test_user_mistake_is_one_line_error[{c}]" in selected]
+    if "test_console_is_not_flooded_with_info_logs" in selected and "eval_no_checkpoint" not in cases:
+      cases.append("eval_no_checkpoint")
+    _ENV.update(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    root = tmp_path_factory.mktemp("cli")
+    self.dirs = {d: root / d for d in ("empty", "plain")}
+    for d in self.dirs.values():
+      d.mkdir()
+    self.dirs["no_ckpt"] = root / "no_ckpt"
+    experiment.write_or_check_config(load_config("ae", "smoke"), str(self.dirs["no_ckpt"]))
+    data.dataset_info("mnist5k")  # prepare the embedded set once, before parallel runs
+    self._root = root
+    self._pool = ThreadPoolExecutor(2)
+    # Longest first, so the short error cases fill the gaps at the end.
+    self.smoke = {n: (self._pool.submit(_pipeline, n, str(root / n)), str(root / n))
+                  for n in names}
+    self.bad = {c: self._pool.submit(self._timed, c) for c in cases}
+    self.multi = {n: self._pool.submit(self._multi_device, n, d, flags)
+                  for n, (d, flags) in _MULTI.items() if f"test_{n}" in selected}
+
+  def _command(self, case):
+    args, _ = _BAD[case]
+    fill = lambda s: s.format(**{k: str(v) for k, v in self.dirs.items()})
+    if args[0] == "main":
+      return ["experiments.main", f"--config=experiments/configs/{args[1]}",
+              f"--workdir={self._root / case}", *map(fill, args[2:])]
+    return ["experiments.evaluate", f"--workdir={fill(args[1])}"]
+
+  def _timed(self, case):
+    start = time.monotonic()
+    proc = _run(*self._command(case), timeout=60)
+    return proc, time.monotonic() - start
+
+  def _multi_device(self, name, devices, flags):
+    workdir = str(self._root / name)
+    proc = _run("experiments.main", "--config=experiments/configs/ae.py:smoke",
+                f"--workdir={workdir}", *flags, devices=devices)
+    return proc, workdir
+
+  def close(self):
+    self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_background_jobs(selected: set, tmp_path_factory) -> _Jobs:
+  """Called once per session by conftest.background_jobs; see there."""
+  return _Jobs(selected, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def cli_runs(background_jobs) -> _Jobs:
+  return background_jobs[__name__]
+
+
+@pytest.mark.parametrize("name", CONFIG_FILES)
+def test_smoke_train_evaluate_resume(name, cli_runs):
+  config = load_config(name, "smoke")
+  future, workdir = cli_runs.smoke[name]
+  runs = future.result()
+  steps = config.train.num_steps
+
+  proc = runs["train"]
+  _ok(proc)
+  assert f"done: step {steps} in {workdir}" in proc.stdout
+
+  # metrics.jsonl: one JSON object per line, a step and split/name scalars.
+  records = [json.loads(line) for line in runs["metrics_before_rerun"].splitlines()]
+  assert records
+  for r in records:
+    assert isinstance(r["step"], int) and 0 < r["step"] <= steps
+    keys = set(r) - {"step"}
+    assert keys and all(re.fullmatch(r"(train|test)/\w+", k) for k in keys), keys
+  assert max(r["step"] for r in records if "test/mse" in r) == steps
+
+  # Sample grids and TensorBoard events.
+  samples = os.listdir(os.path.join(workdir, "samples"))
+  assert f"input_{steps:07d}.png" in samples and f"reconstruction_{steps:07d}.png" in samples
+  assert all(s.endswith(".png") for s in samples)
+  events = [e for e in os.listdir(os.path.join(workdir, "tensorboard"))
+            if e.startswith("events.out.tfevents")]
+  assert events and all(os.path.getsize(os.path.join(workdir, "tensorboard", e)) > 0
+                        for e in events)
+
+  # Evaluation: eval.json, report.md and the figures it references.
+  _ok(runs["evaluate"])
+  assert "report:" in runs["evaluate"].stdout
+  with open(os.path.join(workdir, "eval.json")) as f:
+    scores = json.load(f)
+  expected = {"step", "test/mse", "test/psnr", "baseline/pca_mse", "test/mse_over_pca"}
+  sparse = config.sparsity.beta > 0
+  noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
+  if sparse:
+    expected |= {"test/mean_activation", "config/rho", "config/beta"}
+  else:
+    assert "test/mean_activation" not in scores
+  if noisy:
+    expected |= {"test/psnr_noisy", "test/psnr_denoised", "test/psnr_gain"}
+    assert scores["test/psnr_gain"] == pytest.approx(
+        scores["test/psnr_denoised"] - scores["test/psnr_noisy"])
+  assert expected <= set(scores), expected - set(scores)
+  assert scores["step"] == steps
+  assert scores["baseline/pca_mse"] > 0
+  # The evaluation scores the same checkpoint, data and eval key as the loop's last eval.
+  final = [r for r in records if r["step"] == steps and "test/mse" in r][-1]
+  assert scores["test/mse"] == pytest.approx(final["test/mse"], rel=1e-5)
+  assert scores["test/psnr"] == pytest.approx(final["test/psnr"], rel=1e-5)
+
+  with open(os.path.join(workdir, "report.md")) as f:
+    report = f.read()
+  images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+  assert any(i.endswith("reconstructions.png") for i in images)
+  if noisy:
+    assert any(i.endswith("denoising.png") for i in images)
+  for rel in images:
+    with open(os.path.join(workdir, rel), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n", rel
+
+  # Rerunning the same command resumes, finds nothing to do, and changes nothing.
+  proc = runs["rerun"]
+  _ok(proc)
+  assert "nothing to train" in proc.stderr
+  assert f"done: step {steps}" in proc.stdout
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    assert f.read() == runs["metrics_before_rerun"]
+
+
+# ------------------------------------------------------------- user mistakes
+
+
+@pytest.mark.parametrize("case", list(_BAD))
+def test_user_mistake_is_one_line_error(case, cli_runs):
+  proc, seconds = cli_runs.bad[case].result()
+  empty = str(cli_runs.dirs["empty"])
+  assert proc.returncode != 0
+  lines = _non_log_lines(proc.stderr)
+  assert len(lines) == 1, proc.stderr[-3000:]
+  line = lines[0]
+  assert line.startswith("error: ")
+  for part in _BAD[case][1]:
+    assert part in line, (part, line)
+  assert "done:" not in proc.stdout
+  if case == "unprepared_tfds":
+    # No network wait, no download attempt: under 10 s, or on a loaded machine no
+    # slower than twice a command that fails on a dataset name without touching tfds.
+    limit = 10.0
+    if "unknown_dataset" in cli_runs.bad:
+      limit = max(limit, 2 * cli_runs.bad["unknown_dataset"].result()[1])
+    assert seconds < limit
+    assert not os.listdir(empty)
+    hinted = re.findall(r"--config\.([\w.]+)=", line)
+    config = load_config("ae", "smoke")
+    missing = [h for h in hinted if not _has_key(config, h)]
+    assert hinted and not missing, line
+  assert "Traceback" not in line
+
+
+def _has_key(config, dotted: str) -> bool:
+  node = config
+  for part in dotted.split("."):
+    if part not in node:
+      return False
+    node = node[part]
+  return True
+
+
+def test_console_is_not_flooded_with_info_logs(cli_runs):
+  # cli.run_main sets the default verbosity to WARNING so the console shows
+  # progress and results only; an error after start-up must not drown in logs.
+  proc, _ = cli_runs.bad["eval_no_checkpoint"].result()
+  info = [l for l in proc.stderr.splitlines() if l.startswith("I") and _ABSL_LOG.match(l)]
+  assert not info, info[:3]
+
+
+# -------------------------------------------------------- data parallelism
+
+
+def test_device_count_that_does_not_divide_32(cli_runs):
+  # batch_size 30 and eval_batch_size 300 both divide over 3 devices, which
+  # check_batch_size accepts; the run must then work (or fail up front, clearly).
+  proc, _ = cli_runs.multi["device_count_that_does_not_divide_32"].result()
+  _ok(proc)
