@@ -54,7 +54,9 @@ class MetricWriter:
       f.writelines(json.dumps(r) + "\n" for r in kept)
     self._file = open(self._path, "a")
     from tensorboardX import SummaryWriter  # TF-free event writer
-    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+    # purge_step makes TensorBoard drop events ≥ resume_step left by the interrupted run.
+    self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
+                             purge_step=resume_step or None)
 
   def scalars(self, step: int, values: dict) -> None:
     record = {"step": int(step), **{k: float(v) for k, v in values.items()}}

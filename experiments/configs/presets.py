@@ -51,7 +51,7 @@ def base() -> ml_collections.ConfigDict:
       name="adam", learning_rate=1e-3, schedule="constant", warmup_steps=0,
       b1=0.9, b2=0.999, momentum=0.9, weight_decay=0.0, grad_clip=0.0))
   c.train = ml_collections.ConfigDict(dict(
-      num_steps=5000, log_every=100, eval_every=1000, sample_every=1000,
+      num_steps=5000, log_every=100, eval_every=500, sample_every=1000,
       checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0))
   return c
 
