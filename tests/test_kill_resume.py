@@ -1,0 +1,48 @@
+"""A run SIGKILLed mid-training and rerun with the same command resumes from its checkpoint."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO_ROOT
+
+
+def _command(workdir: str) -> list[str]:
+  return [sys.executable, "-m", "experiments.main", "--config=experiments/configs/ae.py",
+          f"--workdir={workdir}", "--config.data.name=digits", "--config.data.eval_batch_size=120",
+          "--config.train.num_steps=2000", "--config.train.checkpoint_every=100",
+          "--config.train.eval_every=1000", "--config.train.sample_every=2000"]
+
+
+def _saved_steps(workdir: str) -> list[int]:
+  ckpt = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt):
+    return []
+  return sorted(int(d) for d in os.listdir(ckpt)
+                if d.isdigit() and os.path.exists(os.path.join(ckpt, d, "commit_success.txt")))
+
+
+def test_sigkill_then_same_command_resumes(tmp_path):
+  workdir = str(tmp_path / "run")
+  proc = subprocess.Popen(_command(workdir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while not _saved_steps(workdir) and time.time() < deadline and proc.poll() is None:
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  killed_at = _saved_steps(workdir)
+  assert killed_at and killed_at[-1] < 2000, "the run finished before it could be killed"
+
+  rerun = subprocess.run(_command(workdir), cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=300)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  resumed = [ln for ln in rerun.stderr.splitlines() if ln.startswith("resumed from step")]
+  assert resumed and int(resumed[0].split()[3]) >= killed_at[-1]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    train_steps = [r["step"] for r in map(json.loads, f) if "train/loss" in r]
+  assert train_steps[-1] == 2000
+  assert len(train_steps) == len(set(train_steps)), "steps logged twice after the resume"
