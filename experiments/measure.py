@@ -20,6 +20,7 @@ _ONLY = flags.DEFINE_list("only", [], "row names to run (default: all)")
 
 # (row name, config arg, eval.json keys to show)
 _AE_KEYS = ["test/mse", "baseline/pca_mse", "test/mse_over_pca", "test/psnr"]
+_VAE_KEYS = ["test/neg_elbo", "test/nll_iwae", "test/rec", "test/kl", "test/active_units"]
 ROWS = [
     ("ae", "ae.py", _AE_KEYS),
     ("ae_over", "ae.py:over", _AE_KEYS),
@@ -36,6 +37,8 @@ ROWS = [
     ("denoising_ae_over", "denoising_ae.py:over",
      ["test/psnr_noisy", "test/psnr_denoised", "test/psnr_gain", "test/mse"]),
     ("conv_ae", "conv_ae.py", _AE_KEYS),
+    ("vae", "vae.py", _VAE_KEYS),
+    ("vae_conv", "vae.py:conv", _VAE_KEYS),
 ]
 
 

@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from genlab import data, models, sharding, steps
+from genlab.data import transforms
 from genlab.state import TrainState
 
 
@@ -49,6 +50,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   info = data.dataset_info(config.data.name, data_dir)
   train = data.load_arrays(config.data.name, "train", data_dir)
   test = data.load_arrays(config.data.name, "test", data_dir)
+  if config.data.binarize:
+    test = (transforms.binarize_fixed(test[0]), test[1])
   model = models.build(config.model, info)
   fns = steps.build(config, model)
   mesh = sharding.make_mesh()

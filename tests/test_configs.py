@@ -116,12 +116,15 @@ def test_names_resolve(name, arg):
   assert config.is_locked
   assert config.model.name in models.MODELS, config.model.name
   assert config.step_family in steps.STEP_FAMILIES, config.step_family
-  assert config.loss.reconstruction in RECONSTRUCTION_LOSSES, config.loss.reconstruction
+  if "loss" in config:
+    assert config.loss.reconstruction in RECONSTRUCTION_LOSSES, config.loss.reconstruction
+  if "vae" in config:
+    assert config.vae.likelihood in ("bernoulli", "gaussian"), config.vae.likelihood
   assert config.data.name in data.DATASETS or config.data.name.startswith("tfds:")
   optim.make_optimizer(config.optim, config.train.num_steps)  # raises on unknown names
   activation(config.model.activation)
-  activation(config.model.code_activation)
-  if config.sparsity.beta > 0:
+  activation(config.model.get("code_activation", "linear"))
+  if "sparsity" in config and config.sparsity.beta > 0:
     sparsity_penalty(jnp.full((2, 3), 0.5), jnp.full((3,), 0.5), config.sparsity)
   # The whole chain builds: model from the data's shape, then the step functions.
   info = data.dataset_info(config.data.name, config.data.data_dir or None)

@@ -169,7 +169,9 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
     assert isinstance(r["step"], int) and 0 < r["step"] <= steps
     keys = set(r) - {"step"}
     assert keys and all(re.fullmatch(r"(train|test)/\w+", k) for k in keys), keys
-  assert max(r["step"] for r in records if "test/mse" in r) == steps
+  elbo = config.step_family == "elbo"
+  primary = "test/neg_elbo" if elbo else "test/mse"
+  assert max(r["step"] for r in records if primary in r) == steps
 
   # Sample grids and TensorBoard events.
   samples = os.listdir(os.path.join(workdir, "samples"))
@@ -185,24 +187,13 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
   assert "report:" in runs["evaluate"].stdout
   with open(os.path.join(workdir, "eval.json")) as f:
     scores = json.load(f)
-  expected = {"step", "test/mse", "test/psnr", "baseline/pca_mse", "test/mse_over_pca"}
-  sparse = config.sparsity.beta > 0
-  noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
-  if sparse:
-    expected |= {"test/mean_activation", "config/rho", "config/beta"}
+  final = [r for r in records if r["step"] == steps and primary in r][-1]
+  if elbo:
+    _check_elbo_scores(scores, final, steps)
+    noisy = False
   else:
-    assert "test/mean_activation" not in scores
-  if noisy:
-    expected |= {"test/psnr_noisy", "test/psnr_denoised", "test/psnr_gain"}
-    assert scores["test/psnr_gain"] == pytest.approx(
-        scores["test/psnr_denoised"] - scores["test/psnr_noisy"])
-  assert expected <= set(scores), expected - set(scores)
-  assert scores["step"] == steps
-  assert scores["baseline/pca_mse"] > 0
-  # The evaluation scores the same checkpoint, data and eval key as the loop's last eval.
-  final = [r for r in records if r["step"] == steps and "test/mse" in r][-1]
-  assert scores["test/mse"] == pytest.approx(final["test/mse"], rel=1e-5)
-  assert scores["test/psnr"] == pytest.approx(final["test/psnr"], rel=1e-5)
+    _check_reconstruction_scores(config, scores, final, steps)
+    noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
 
   with open(os.path.join(workdir, "report.md")) as f:
     report = f.read()
@@ -221,6 +212,37 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
   assert f"done: step {steps}" in proc.stdout
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     assert f.read() == runs["metrics_before_rerun"]
+
+
+def _check_reconstruction_scores(config, scores, final, steps):
+  expected = {"step", "test/mse", "test/psnr", "baseline/pca_mse", "test/mse_over_pca"}
+  sparse = config.sparsity.beta > 0
+  noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
+  if sparse:
+    expected |= {"test/mean_activation", "config/rho", "config/beta"}
+  else:
+    assert "test/mean_activation" not in scores
+  if noisy:
+    expected |= {"test/psnr_noisy", "test/psnr_denoised", "test/psnr_gain"}
+    assert scores["test/psnr_gain"] == pytest.approx(
+        scores["test/psnr_denoised"] - scores["test/psnr_noisy"])
+  assert expected <= set(scores), expected - set(scores)
+  assert scores["step"] == steps
+  assert scores["baseline/pca_mse"] > 0
+  # The evaluation scores the same checkpoint, data and eval key as the loop's last eval.
+  assert scores["test/mse"] == pytest.approx(final["test/mse"], rel=1e-5)
+  assert scores["test/psnr"] == pytest.approx(final["test/psnr"], rel=1e-5)
+
+
+
+def _check_elbo_scores(scores, final, steps):
+  expected = {"step", "test/neg_elbo", "test/rec", "test/kl", "test/nll_iwae", "config/iwae_k",
+              "test/active_units", "config/latent_size"}
+  assert expected <= set(scores), expected - set(scores)
+  assert scores["step"] == steps
+  assert scores["test/neg_elbo"] == pytest.approx(scores["test/rec"] + scores["test/kl"], rel=1e-5)
+  assert scores["test/nll_iwae"] <= scores["test/neg_elbo"]
+  assert scores["test/neg_elbo"] == pytest.approx(final["test/neg_elbo"], rel=1e-5)
 
 
 # ------------------------------------------------------------- user mistakes

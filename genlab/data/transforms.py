@@ -7,6 +7,7 @@ map from [0, 1] themselves, so the data path has one convention.
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def binarize(rng: jax.Array, x: jax.Array) -> jax.Array:
@@ -33,3 +34,13 @@ def corrupt(rng: jax.Array, x: jax.Array, mask_prob: float, gaussian_std: float)
   if gaussian_std > 0:
     x = gaussian_noise(r_gauss, x, gaussian_std)
   return x
+
+
+def binarize_fixed(images: np.ndarray, seed: int = 0) -> np.ndarray:
+  """One fixed Bernoulli draw of uint8 images, returned as uint8 in {0, 255}.
+
+  Evaluation splits are binarized once with a constant seed (not the run's seed),
+  so likelihoods of different runs are computed on the same binary digits.
+  """
+  rs = np.random.RandomState(seed)
+  return np.where(rs.uniform(size=images.shape) < images / 255.0, 255, 0).astype(np.uint8)

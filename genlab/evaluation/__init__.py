@@ -9,11 +9,12 @@ import os
 
 from genlab import experiment
 from genlab.checkpoint import CheckpointError, Checkpointer
-from genlab.evaluation import autoencoder, report
+from genlab.evaluation import autoencoder, report, vae
 from genlab.registry import Registry
 
 EVALUATORS: Registry = Registry("evaluator")
 EVALUATORS.register("reconstruction", autoencoder.evaluate)
+EVALUATORS.register("elbo", vae.evaluate)
 
 
 def _listdir(path: str) -> list[str]:

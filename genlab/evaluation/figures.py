@@ -62,3 +62,16 @@ def training_curves(path: str, records: list[dict], keys: list[str]) -> str | No
 def ensure_dir(path: str) -> str:
   os.makedirs(path, exist_ok=True)
   return path
+
+
+def latent_scatter(path: str, codes: np.ndarray, labels: np.ndarray) -> str:
+  """A 2-D scatter of codes coloured by label."""
+  fig, ax = plt.subplots(figsize=(5, 5))
+  points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=6)
+  fig.colorbar(points, ax=ax, label="class")
+  ax.set_xlabel("z₁")
+  ax.set_ylabel("z₂")
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path

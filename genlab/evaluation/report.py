@@ -5,7 +5,21 @@ import os
 from genlab.evaluation import figures
 from genlab.writers import read_metrics
 
-_CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "train/grad_norm", "train/steps_per_sec"]
+_CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "test/neg_elbo", "train/kl",
+               "train/grad_norm", "train/steps_per_sec"]
+
+_CONVENTIONS = {
+    "reconstruction": (
+        "Conventions: pixels in [0, 1]; `mse` is per pixel; `psnr` is the mean over images "
+        "of 10·log10(1/mse_image) in dB; `baseline/pca_mse` is PCA with as many components "
+        "as the code size, fitted on the train split."),
+    "elbo": (
+        "Conventions: nats per image on the test split binarized once with a fixed seed "
+        "(the same digits for every run); `neg_elbo` = `rec` + `kl` at β = 1 with one "
+        "posterior sample per image; `nll_iwae` is the importance-weighted bound with "
+        "`config/iwae_k` samples; `active_units` counts latent dimensions whose posterior-"
+        "mean variance across the test set exceeds 0.01."),
+}
 
 
 def _fmt(v) -> str:
@@ -34,9 +48,7 @@ def write(workdir: str, config, metrics: dict, figs: dict) -> str:
       "|---|---|",
       *[f"| `{k}` | {_fmt(v)} |" for k, v in sorted(metrics.items()) if k != "step"],
       "",
-      "Conventions: pixels in [0, 1]; `mse` is per pixel; `psnr` is the mean over images "
-      "of 10·log10(1/mse_image) in dB; `baseline/pca_mse` is PCA with as many components "
-      "as the code size, fitted on the train split.",
+      _CONVENTIONS.get(c.step_family, ""),
       "",
   ]
   if curves:

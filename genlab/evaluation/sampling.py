@@ -39,4 +39,14 @@ def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None)
   return np.asarray(jax.nn.sigmoid(logits))
 
 
+def vae_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
+  """Decoder means of z ~ N(0, I): [num, H, W, C] in [0, 1]."""
+  if label is not None:
+    raise ValueError("this VAE is unconditional: --label needs a conditional model")
+  z = jax.random.normal(rng, (num, exp.config.model.latent_size))
+  logits = exp.model.apply({"params": state.params["vae"]}, z, method="decode")
+  return np.asarray(jax.nn.sigmoid(logits))
+
+
 SAMPLERS.register("reconstruction", autoencoder_samples)
+SAMPLERS.register("elbo", vae_samples)

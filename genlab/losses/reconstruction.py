@@ -29,3 +29,9 @@ def psnr(mse_per_example: jax.Array, peak: float = 1.0) -> jax.Array:
 RECONSTRUCTION_LOSSES: Registry = Registry("reconstruction loss")
 RECONSTRUCTION_LOSSES.register("mse", mse)
 RECONSTRUCTION_LOSSES.register("bce", bce)
+
+
+def gaussian_nll(logits: jax.Array, target: jax.Array, log_sigma: jax.Array) -> jax.Array:
+  """−log N(x; sigmoid(logits), σ²) summed over pixels (nats/image). Shape [B]."""
+  err = (_flat(target) - _flat(jax.nn.sigmoid(logits))) * jnp.exp(-log_sigma)
+  return jnp.sum(0.5 * jnp.square(err) + log_sigma + 0.5 * jnp.log(2 * jnp.pi), axis=-1)

@@ -4,7 +4,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from genlab.models import autoencoders
+from genlab.models import autoencoders, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -25,7 +25,15 @@ def _conv_ae(cfg, info) -> nn.Module:
       code_activation=cfg.code_activation)
 
 
+def _vae(cfg, info) -> nn.Module:
+  return vae.VAE(
+      image_shape=tuple(info["image_shape"]), latent_size=cfg.latent_size,
+      hidden=tuple(cfg.hidden), channels=tuple(cfg.channels), activation=cfg.activation,
+      learn_sigma=cfg.learn_sigma, init_log_sigma=cfg.init_log_sigma)
+
+
 MODELS.register("mlp_ae", _mlp_ae)
+MODELS.register("vae", _vae)
 MODELS.register("conv_ae", _conv_ae)
 
 

@@ -1,0 +1,90 @@
+"""The ELBO step family: VAEs trained on −ELBO = E_q[−log p(x|z)] + β·KL(q(z|x) ‖ N(0, I)).
+
+β ramps linearly from 0 over `vae.kl_warmup_steps` (KL warm-up), then stays at
+`vae.beta`. Evaluation always reports the β = 1 bound, so numbers are likelihoods.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from genlab import optim, state as state_lib
+from genlab.data import transforms
+from genlab.losses import bce, gaussian_kl, gaussian_nll
+from genlab.models.vae import reparameterize
+from genlab.steps.base import StepFns, apply_gradients, to_unit_float
+
+
+def neg_log_likelihood(config, logits, x, log_sigma):
+  """−log p(x|z) per example, in nats, for the configured likelihood."""
+  if config.vae.likelihood == "bernoulli":
+    return bce(logits, x)
+  if config.vae.likelihood == "gaussian":
+    return gaussian_nll(logits, x, log_sigma)
+  raise ValueError(f"unknown vae.likelihood {config.vae.likelihood!r}; known: bernoulli, gaussian")
+
+
+def elbo_terms(model, config, params, x, rng):
+  """Per-example (−log p(x|z), KL) for one posterior sample. Each [B]."""
+  variables = {"params": params}
+  mean, logvar = model.apply(variables, x, method="encode")
+  z = reparameterize(rng, mean, logvar)
+  logits = model.apply(variables, z, method="decode")
+  log_sigma = model.apply(variables, method=lambda m: m.log_sigma)
+  return neg_log_likelihood(config, logits, x, log_sigma), gaussian_kl(mean, logvar)
+
+
+def beta_at(config, step):
+  """β with linear warm-up from 0 over `vae.kl_warmup_steps`."""
+  warmup = config.vae.kl_warmup_steps
+  ramp = jnp.minimum(1.0, step / warmup) if warmup > 0 else 1.0
+  return config.vae.beta * ramp
+
+
+def make(model, config) -> StepFns:
+  """Builds the ELBO StepFns for a VAE `model` (see genlab.models.vae)."""
+  tx = optim.make_optimizer(config.optim, config.train.num_steps)
+
+  def inputs(batch, rng):
+    x = to_unit_float(batch["image"])
+    return transforms.binarize(rng, x) if config.data.binarize else x
+
+  def init(rng, batch):
+    r_init, r_z = jax.random.split(rng)
+    params = model.init(r_init, inputs(batch, rng), r_z)["params"]
+    return state_lib.create({"vae": params}, {"vae": tx.init(params)})
+
+  def loss_fn(params, x, rng, beta):
+    rec, kl = elbo_terms(model, config, params, x, rng)
+    loss = jnp.mean(rec + beta * kl)
+    return loss, {"loss": loss, "rec": jnp.mean(rec), "kl": jnp.mean(kl),
+                  "neg_elbo": jnp.mean(rec + kl), "beta": beta}
+
+  def train_step(state, batch, rng, stage=0):
+    del stage
+    rng = jax.random.fold_in(rng, state.step)
+    r_bin, r_z = jax.random.split(rng)
+    x = inputs(batch, r_bin)
+    grads, metrics = jax.grad(loss_fn, has_aux=True)(
+        state.params["vae"], x, r_z, beta_at(config, state.step))
+    params, opt_state, norms = apply_gradients(
+        tx, state.params["vae"], state.opt_state["vae"], grads)
+    new_state = state.replace(step=state.step + 1, params={"vae": params},
+                              opt_state={"vae": opt_state})
+    return new_state, {**metrics, **norms}
+
+  def eval_step(state, batch, rng):
+    r_bin, r_z = jax.random.split(rng)
+    x = inputs(batch, r_bin)
+    rec, kl = elbo_terms(model, config, state.params["vae"], x, r_z)
+    return {"neg_elbo": rec + kl, "rec": rec, "kl": kl, "loss": rec + kl}
+
+  def visualize(state, batch):
+    variables = {"params": state.params["vae"]}
+    x = to_unit_float(batch["image"])
+    mean, _ = model.apply(variables, x, method="encode")
+    z = jax.random.normal(jax.random.key(0), mean.shape)
+    return {"input": x,
+            "reconstruction": jax.nn.sigmoid(model.apply(variables, mean, method="decode")),
+            "prior_sample": jax.nn.sigmoid(model.apply(variables, z, method="decode"))}
+
+  return StepFns(init=init, train_step=train_step, eval_step=eval_step, visualize=visualize)
