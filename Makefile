@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
-CONFIG ?= experiments/configs/ae.py
+CONFIG ?= experiments/configs/vae.py:conv
 
 .PHONY: train test install clean
 

