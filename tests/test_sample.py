@@ -35,3 +35,19 @@ def test_sample_writes_images_in_unit_range(tmp_path):
   assert bad.returncode != 0
   errors = [ln for ln in bad.stderr.splitlines() if ln.startswith("error:")]
   assert len(errors) == 1 and "label 42" in errors[0] and "Traceback" not in bad.stderr
+
+
+def test_vae_samples_from_the_prior(tmp_path):
+  from experiments.configs import vae
+  config = vae.get_config("smoke")
+  config.data.name = "digits"
+  config.data.eval_batch_size = 120
+  workdir = str(tmp_path / "vae")
+  train.run(config, workdir)
+  out = str(tmp_path / "v.npy")
+  proc = _sample(f"--workdir={workdir}", "--num=5", f"--out={out}")
+  assert proc.returncode == 0, proc.stderr[-1500:]
+  samples = np.load(out)
+  assert samples.shape == (5, 8, 8, 1) and 0.0 <= samples.min() and samples.max() <= 1.0
+  refused = _sample(f"--workdir={workdir}", "--num=2", f"--out={out}", "--label=1")
+  assert refused.returncode != 0 and "unconditional" in refused.stderr
