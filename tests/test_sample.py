@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from experiments.configs import ae
+from experiments.configs import ae, vae
 from genlab import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,12 +17,16 @@ def _sample(*args):
                         capture_output=True, text=True, timeout=120)
 
 
-def test_sample_writes_images_in_unit_range(tmp_path):
-  config = ae.get_config("smoke")
+def _trained_on_digits(config, workdir: str) -> str:
+  """Trains a smoke config on the 8×8 digits (fast) and returns its workdir."""
   config.data.name = "digits"
   config.data.eval_batch_size = 120
-  workdir = str(tmp_path / "run")
   train.run(config, workdir)
+  return workdir
+
+
+def test_sample_writes_images_in_unit_range(tmp_path):
+  workdir = _trained_on_digits(ae.get_config("smoke"), str(tmp_path / "run"))
   out = str(tmp_path / "s.npy")
   proc = _sample(f"--workdir={workdir}", "--num=7", f"--out={out}", "--label=3")
   assert proc.returncode == 0, proc.stderr[-1500:]
@@ -38,12 +42,7 @@ def test_sample_writes_images_in_unit_range(tmp_path):
 
 
 def test_vae_samples_from_the_prior(tmp_path):
-  from experiments.configs import vae
-  config = vae.get_config("smoke")
-  config.data.name = "digits"
-  config.data.eval_batch_size = 120
-  workdir = str(tmp_path / "vae")
-  train.run(config, workdir)
+  workdir = _trained_on_digits(vae.get_config("smoke"), str(tmp_path / "vae"))
   out = str(tmp_path / "v.npy")
   proc = _sample(f"--workdir={workdir}", "--num=5", f"--out={out}")
   assert proc.returncode == 0, proc.stderr[-1500:]
