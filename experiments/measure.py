@@ -39,6 +39,8 @@ ROWS = [
     ("conv_ae", "conv_ae.py", _AE_KEYS),
     ("vae", "vae.py", _VAE_KEYS),
     ("vae_conv", "vae.py:conv", _VAE_KEYS),
+    ("vae_latent2", "vae.py:latent2", _VAE_KEYS),
+    ("vae_gaussian", "vae.py:gaussian", _VAE_KEYS),
 ]
 
 

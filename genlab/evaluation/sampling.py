@@ -9,17 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genlab.evaluation.split import apply_to_images
 from genlab.registry import Registry
 
 SAMPLERS: Registry = Registry("sampler")
-
-
-def _encode_all(exp, state, images: np.ndarray, batch: int = 500) -> np.ndarray:
-  params = {"params": state.params["ae"]}
-  encode = jax.jit(lambda x: exp.model.apply(params, x, method="encode"))
-  codes = [np.asarray(encode(jnp.asarray(images[i:i + batch], jnp.float32) / 255.0))
-           for i in range(0, len(images), batch)]
-  return np.concatenate(codes).reshape(len(images), -1)
 
 
 def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
@@ -30,11 +23,12 @@ def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None)
       raise ValueError(f"label {label} does not occur in the training split "
                        f"(labels are {int(labels.min())}..{int(labels.max())})")
     images = images[labels == label]
-  codes = _encode_all(exp, state, images)
+  params = {"params": state.params["ae"]}
+  codes = apply_to_images(lambda x: exp.model.apply(params, x, method="encode"), images)
+  codes = codes.reshape(len(images), -1)
   mean = codes.mean(0)
   cov = np.cov(codes, rowvar=False) + 1e-5 * np.eye(codes.shape[1])
   z = jax.random.multivariate_normal(rng, jnp.asarray(mean), jnp.asarray(cov), (num,))
-  params = {"params": state.params["ae"]}
   logits = jax.jit(lambda c: exp.model.apply(params, c, method="decode"))(z.astype(jnp.float32))
   return np.asarray(jax.nn.sigmoid(logits))
 

@@ -1,10 +1,12 @@
 """Running a per-example eval function over a whole split."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from genlab import sharding
 from genlab.data import pipeline
+from genlab.steps.base import to_unit_float
 
 
 def evaluate_split(eval_fn, state, images: np.ndarray, labels: np.ndarray, batch_size: int,
@@ -24,6 +26,13 @@ def evaluate_split(eval_fn, state, images: np.ndarray, labels: np.ndarray, batch
     for k, v in jax.device_get(out).items():
       parts.setdefault(k, []).append(np.asarray(v)[:n_valid])
   return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def apply_to_images(fn, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+  """`fn` on [0, 1] float batches of uint8 `images`, concatenated on the host."""
+  jitted = jax.jit(fn)
+  return np.concatenate([np.asarray(jitted(to_unit_float(jnp.asarray(images[i:i + batch_size]))))
+                         for i in range(0, len(images), batch_size)])
 
 
 def means(per_example: dict[str, np.ndarray], prefix: str) -> dict[str, float]:

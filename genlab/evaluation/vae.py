@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlab.evaluation import figures
-from genlab.evaluation.split import evaluate_split, means
+from genlab.evaluation.split import apply_to_images, evaluate_split, means
 from genlab.state import num_params
 from genlab.steps.elbo import neg_log_likelihood
 
@@ -73,10 +73,9 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
   return result, _figures(exp, state, workdir, codes)
 
 
-def _posterior_means(exp, params, images, batch: int = 500) -> np.ndarray:
-  encode = jax.jit(lambda x: exp.model.apply({"params": params}, x, method="encode")[0])
-  return np.concatenate([np.asarray(encode(jnp.asarray(images[i:i + batch], jnp.float32) / 255.))
-                         for i in range(0, len(images), batch)])
+def _posterior_means(exp, params, images) -> np.ndarray:
+  return apply_to_images(lambda x: exp.model.apply({"params": params}, x, method="encode")[0],
+                         images)
 
 
 def _decode(exp, params, z) -> np.ndarray:

@@ -33,8 +33,8 @@ def _vae(cfg, info) -> nn.Module:
 
 
 MODELS.register("mlp_ae", _mlp_ae)
-MODELS.register("vae", _vae)
 MODELS.register("conv_ae", _conv_ae)
+MODELS.register("vae", _vae)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

@@ -11,7 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genlab.nn import ConvStack, SubPixelUpsample, UpConvStack, activation
+from genlab.nn import (ConvStack, SubPixelUpsample, UpConvStack, activation, bottom_hw,
+                       center_crop)
 
 
 class MLPAutoencoder(nn.Module):
@@ -106,14 +107,10 @@ class ConvAutoencoder(nn.Module):
   activation: str = "elu"
   code_activation: str = "linear"
 
-  def _bottom_hw(self) -> tuple[int, int]:
-    f = 2 ** len(self.channels)
-    return -(-self.image_shape[0] // f), -(-self.image_shape[1] // f)
-
   def setup(self):
     self.encoder_convs = ConvStack(self.channels, self.activation)
     self.to_code = nn.Dense(self.code_size)
-    h, w = self._bottom_hw()
+    h, w = bottom_hw(self.image_shape, len(self.channels))
     self.from_code = nn.Dense(h * w * self.channels[-1])
     self.decoder_ups = UpConvStack(tuple(reversed(self.channels[:-1])), self.activation)
     # The last 2× step emits pixel logits directly: a full-resolution conv on top
@@ -127,14 +124,10 @@ class ConvAutoencoder(nn.Module):
 
   def decode(self, code: jax.Array, train: bool = False) -> jax.Array:
     del train
-    h, w = self._bottom_hw()
+    h, w = bottom_hw(self.image_shape, len(self.channels))
     z = activation(self.activation)(self.from_code(code))
     z = self.decoder_ups(z.reshape(code.shape[0], h, w, self.channels[-1]))
-    logits = self.to_pixels(z)
-    # Sizes that do not halve evenly (28 -> 14 -> 7 -> 4) come back larger: crop.
-    top = (logits.shape[1] - self.image_shape[0]) // 2
-    left = (logits.shape[2] - self.image_shape[1]) // 2
-    return logits[:, top:top + self.image_shape[0], left:left + self.image_shape[1]]
+    return center_crop(self.to_pixels(z), *self.image_shape[:2])
 
   def __call__(self, x: jax.Array, train: bool = False):
     code = self.encode(x, train)

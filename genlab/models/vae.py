@@ -12,7 +12,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genlab.nn import MLP, ConvStack, SubPixelUpsample, UpConvStack, activation
+from genlab.nn import (MLP, ConvStack, SubPixelUpsample, UpConvStack, activation, bottom_hw,
+                       center_crop)
 
 
 class VAE(nn.Module):
@@ -26,14 +27,10 @@ class VAE(nn.Module):
   learn_sigma: bool = False
   init_log_sigma: float = -2.0
 
-  def _bottom_hw(self) -> tuple[int, int]:
-    f = 2 ** len(self.channels)
-    return -(-self.image_shape[0] // f), -(-self.image_shape[1] // f)
-
   def setup(self):
     if self.channels:
       self.enc_body = ConvStack(self.channels, self.activation)
-      h, w = self._bottom_hw()
+      h, w = bottom_hw(self.image_shape, len(self.channels))
       self.dec_in = nn.Dense(h * w * self.channels[-1])
       self.dec_ups = UpConvStack(tuple(reversed(self.channels[:-1])), self.activation)
       self.dec_out = SubPixelUpsample(self.image_shape[-1])
@@ -69,12 +66,9 @@ class VAE(nn.Module):
     act = activation(self.activation)
     for layer in reversed(self.dec_hidden):
       z = act(layer(z))
-    h, w = self._bottom_hw()
+    h, w = bottom_hw(self.image_shape, len(self.channels))
     y = act(self.dec_in(z)).reshape(z.shape[0], h, w, self.channels[-1])
-    logits = self.dec_out(self.dec_ups(y))
-    top = (logits.shape[1] - self.image_shape[0]) // 2
-    left = (logits.shape[2] - self.image_shape[1]) // 2
-    return logits[:, top:top + self.image_shape[0], left:left + self.image_shape[1]]
+    return center_crop(self.dec_out(self.dec_ups(y)), *self.image_shape[:2])
 
   def __call__(self, x: jax.Array, rng: jax.Array, train: bool = False):
     """One reparameterized pass: (logits, mean, logvar, z)."""

@@ -57,6 +57,18 @@ class ConvStack(nn.Module):
     return x
 
 
+def bottom_hw(image_shape, num_downsamples: int) -> tuple[int, int]:
+  """Spatial size after `num_downsamples` stride-2 'SAME' convs (ceil each time)."""
+  f = 2 ** num_downsamples
+  return -(-image_shape[0] // f), -(-image_shape[1] // f)
+
+
+def center_crop(x: jax.Array, height: int, width: int) -> jax.Array:
+  """Crops NHWC maps that came back larger (28 -> 14 -> 7 -> 4 -> ... -> 32) to H×W."""
+  top, left = (x.shape[1] - height) // 2, (x.shape[2] - width) // 2
+  return x[:, top:top + height, left:left + width]
+
+
 def depth_to_space(x: jax.Array, factor: int = 2) -> jax.Array:
   """[B, H, W, C·f²] -> [B, H·f, W·f, C], the pixel-shuffle layout."""
   b, h, w, c = x.shape

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from genlab.data import transforms
 from genlab.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -39,6 +40,12 @@ class StepFns:
 def to_unit_float(images: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [0, 1]: genlab's one pixel convention at model inputs."""
   return images.astype(jnp.float32) / 255.0
+
+
+def model_inputs(batch: Batch, rng: jax.Array, binarize: bool) -> jax.Array:
+  """Batch images as model inputs: [0, 1] floats, dynamically binarized if asked."""
+  x = to_unit_float(batch["image"])
+  return transforms.binarize(rng, x) if binarize else x
 
 
 def apply_gradients(tx: optax.GradientTransformation, params: Any, opt_state: Any,

@@ -8,10 +8,9 @@ import jax
 import jax.numpy as jnp
 
 from genlab import optim, state as state_lib
-from genlab.data import transforms
 from genlab.losses import bce, gaussian_kl, gaussian_nll
 from genlab.models.vae import reparameterize
-from genlab.steps.base import StepFns, apply_gradients, to_unit_float
+from genlab.steps.base import StepFns, apply_gradients, model_inputs, to_unit_float
 
 
 def neg_log_likelihood(config, logits, x, log_sigma):
@@ -45,8 +44,7 @@ def make(model, config) -> StepFns:
   tx = optim.make_optimizer(config.optim, config.train.num_steps)
 
   def inputs(batch, rng):
-    x = to_unit_float(batch["image"])
-    return transforms.binarize(rng, x) if config.data.binarize else x
+    return model_inputs(batch, rng, config.data.binarize)
 
   def init(rng, batch):
     r_init, r_z = jax.random.split(rng)

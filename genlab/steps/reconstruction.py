@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from genlab import optim, state as state_lib
 from genlab.data import transforms
 from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
-from genlab.steps.base import StepFns, apply_gradients, to_unit_float
+from genlab.steps.base import StepFns, apply_gradients, model_inputs, to_unit_float
 
 
 def sparsity_penalty(code: jax.Array, running: jax.Array, cfg) -> tuple[jax.Array, jax.Array]:
@@ -57,10 +57,7 @@ def make(model, config) -> StepFns:
   final_stage = num_layers or 0
 
   def inputs(batch, rng):
-    x = to_unit_float(batch["image"])
-    if config.data.binarize:
-      x = transforms.binarize(rng, x)
-    return x
+    return model_inputs(batch, rng, config.data.binarize)
 
   def init(rng, batch):
     params = model.init(rng, inputs(batch, rng))["params"]
