@@ -12,6 +12,7 @@ import ml_collections
 import numpy as np
 
 from genlab import data, models, sharding, steps
+from genlab.checkpoint import CheckpointError, Checkpointer
 from genlab.data import transforms
 from genlab.state import TrainState
 
@@ -49,6 +50,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
   train = data.load_arrays(config.data.name, "train", data_dir)
+  if config.data.get("train_classes"):
+    train = _only_classes(train, tuple(config.data.train_classes), config.data.name)
   test = data.load_arrays(config.data.name, "test", data_dir)
   if config.data.binarize:
     test = (transforms.binarize_fixed(test[0]), test[1])
@@ -58,6 +61,34 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   sharding.check_batch_size(config.data.batch_size, mesh)
   sharding.check_batch_size(config.data.eval_batch_size, mesh, "data.eval_batch_size")
   return Experiment(config, info, train, test, model, fns, mesh)
+
+
+def _only_classes(split, classes, name):
+  """The examples of `split` whose label is in `classes` (one-class training)."""
+  images, labels = split
+  keep = np.isin(labels, classes)
+  if not keep.any():
+    raise ValueError(f"data.train_classes={classes} selects no training example of {name!r}")
+  return images[keep], labels[keep]
+
+
+def restore(workdir: str) -> tuple[Experiment, TrainState]:
+  """Rebuilds a workdir's experiment and restores its newest checkpoint."""
+  config = load_config(workdir)
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  hint = ("no checkpoint in {}; train first with python -m experiments.main "
+          "--config=... --workdir={}").format(ckpt_dir, workdir)
+  if not any(d.isdigit() for d in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else [])):
+    raise CheckpointError(hint)
+  exp = build(config)
+  ckpt = Checkpointer(ckpt_dir, config.train.checkpoint_every, config.train.keep_checkpoints)
+  try:
+    state = ckpt.restore(exp.init_state())
+  finally:
+    ckpt.close()
+  if state is None:
+    raise CheckpointError(hint)
+  return exp, state
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:

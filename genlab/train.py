@@ -63,6 +63,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
   eval_fn = jax.jit(fns.eval_step)
   visualize = jax.jit(fns.visualize)
   test_images, test_labels = exp.test
+  images_shown = exp.info["modality"] == "images"  # 2-D points get a scatter at evaluation
   n_shown = sharding.round_up(32, mesh)
   shown = sharding.put_batch({"image": test_images[:n_shown], "label": test_labels[:n_shown]},
                              mesh)
@@ -98,7 +99,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         progress.update(done, f"loss {logged['train/loss']:.4f}")
       if done % tc.eval_every == 0 or last:
         result = evaluate(done)
-      if done % tc.sample_every == 0 or last:
+      if images_shown and (done % tc.sample_every == 0 or last):
         for name, images in jax.device_get(visualize(state, shown)).items():
           writer.images(done, name, images, ncol=8)
       ckpt.save(done, state, force=last)

@@ -9,6 +9,7 @@ from conftest import CONFIG_FILES, config_module, load_config
 from genlab import data, models, optim, steps
 from genlab.losses import RECONSTRUCTION_LOSSES
 from genlab.nn import activation
+from genlab.steps.elbo import DECODER_MEANS
 from genlab.steps.reconstruction import sparsity_penalty
 
 
@@ -119,10 +120,10 @@ def test_names_resolve(name, arg):
   if "loss" in config:
     assert config.loss.reconstruction in RECONSTRUCTION_LOSSES, config.loss.reconstruction
   if "vae" in config:
-    assert config.vae.likelihood in ("bernoulli", "gaussian"), config.vae.likelihood
+    assert config.vae.likelihood in DECODER_MEANS, config.vae.likelihood
   assert config.data.name in data.DATASETS or config.data.name.startswith("tfds:")
   optim.make_optimizer(config.optim, config.train.num_steps)  # raises on unknown names
-  activation(config.model.activation)
+  activation(config.model.get("activation", "linear"))
   activation(config.model.get("code_activation", "linear"))
   if "sparsity" in config and config.sparsity.beta > 0:
     sparsity_penalty(jnp.full((2, 3), 0.5), jnp.full((3,), 0.5), config.sparsity)

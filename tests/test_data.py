@@ -89,6 +89,7 @@ def test_digits_shapes_and_range():
   info = gd.dataset_info('digits')
   assert info == {
       'image_shape': (8, 8, 1),
+      'modality': 'images',
       'num_classes': 10,
       'num_train': len(train_images),
       'num_test': len(test_images),
@@ -106,6 +107,7 @@ def test_get_source_records_and_info():
   assert pickle.loads(pickle.dumps(src))[7]['label'] == record['label']
   assert gd.dataset_info('mnist5k') == {
       'image_shape': (28, 28, 1),
+      'modality': 'images',
       'num_classes': 10,
       'num_train': 4000,
       'num_test': 1000,

@@ -45,7 +45,8 @@ def base() -> ml_collections.ConfigDict:
   c.seed = 0
   c.step_family = ""
   c.data = ml_collections.ConfigDict(dict(
-      name="mnist5k", data_dir="", batch_size=128, eval_batch_size=500, binarize=False))
+      name="mnist5k", data_dir="", batch_size=128, eval_batch_size=500, binarize=False,
+      train_classes=()))
   c.model = ml_collections.ConfigDict()
   c.optim = ml_collections.ConfigDict(dict(
       name="adam", learning_rate=1e-3, schedule="constant", warmup_steps=0,
@@ -53,6 +54,29 @@ def base() -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(
       num_steps=5000, log_every=100, eval_every=500, sample_every=1000,
       checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0))
+  # What experiments.evaluate measures; see README "Metrics and protocols".
+  c.eval = ml_collections.ConfigDict(dict(
+      num_samples=1000, feature_net_steps=FEATURE_NET_STEPS, probe=True))
+  return c
+
+
+# The domain classifier behind dFID & co. Measured on mnist5k (test accuracy): 2,000
+# steps, 128 features: 98.0 %; 3,000 steps: 98.1 %; 3,000 steps, 256 features: 98.6 %.
+FEATURE_NET_STEPS = 3000
+SMOKE_FEATURE_NET_STEPS = 30
+
+
+def classifier(num_steps: int = FEATURE_NET_STEPS) -> ml_collections.ConfigDict:
+  """The classification family: the 2-conv CNN whose features the sample metrics use."""
+  c = base()
+  c.step_family = "classification"
+  c.model = ml_collections.ConfigDict(dict(
+      name="classifier", channels=(32, 64), feature_size=256, dropout=0.0))
+  c.augment = ml_collections.ConfigDict(dict(shift=2))
+  c.optim.schedule = "cosine"
+  c.train.num_steps = num_steps
+  c.train.eval_every = c.train.checkpoint_every = 500
+  c.eval.probe = False
   return c
 
 
@@ -82,7 +106,7 @@ def vae() -> ml_collections.ConfigDict:
       name="vae", latent_size=20, hidden=(500,), channels=(), activation="relu",
       learn_sigma=False, init_log_sigma=-2.0))
   c.vae = ml_collections.ConfigDict(dict(beta=1.0, kl_warmup_steps=0, likelihood="bernoulli"))
-  c.eval = ml_collections.ConfigDict(dict(iwae_k=1000, iwae_chunk=100))
+  c.eval.iwae_k, c.eval.iwae_chunk = 1000, 100
   # 100 epochs of 4,000 digits. Measured (test −ELBO, nats): Adam, batch 128: 109.5;
   # + cosine, batch 64: 107.7; batch 32: 107.3; + decoupled weight decay 0.1: 106.8.
   c.data.batch_size = 32
@@ -99,7 +123,9 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     t.layerwise_steps = 4
   c.data.batch_size = 32
   c.data.eval_batch_size = 250
-  if "eval" in c:
+  c.eval.feature_net_steps = SMOKE_FEATURE_NET_STEPS
+  c.eval.num_samples = 200
+  if "iwae_k" in c.eval:
     c.eval.iwae_k, c.eval.iwae_chunk = 20, 10
   return c
 

@@ -5,6 +5,9 @@ Variants (comma-separated; `smoke` shrinks any of them):
   conv       stride-2 conv encoder + dense 512, mirrored sub-pixel decoder, latent 32, KL warm-up
   latent2    a 2-D latent, for the scatter of test codes and the decoded manifold
   gaussian   Gaussian decoder with a learned σ on grey pixels (no binarization)
+  ring8      the 2-D toy mixture of 8 Gaussians on a circle (PacGAN protocol): MLP
+             128-128, latent 2, unbounded Gaussian decoder; mode coverage of 2,500 samples
+  grid25     the same on the 5×5 grid of Gaussians
 Fields: beta= (KL weight), latent= (latent size).
 
   python -m experiments.main --config=experiments/configs/vae.py:conv --workdir=runs/vae_conv
@@ -14,7 +17,7 @@ from experiments.configs import presets
 
 
 def get_config(arg: str | None = None):
-  variants, fields = presets.parse_arg(arg, {"conv", "latent2", "gaussian"},
+  variants, fields = presets.parse_arg(arg, {"conv", "latent2", "gaussian", "ring8", "grid25"},
                                        {"beta": 1.0, "latent": 0})
   c = presets.vae()
   c.vae.beta = fields["beta"]
@@ -35,6 +38,15 @@ def get_config(arg: str | None = None):
     c.vae.likelihood = "gaussian"
     c.model.learn_sigma = True
     c.data.binarize = False
+  for toy in {"ring8", "grid25"} & variants:
+    c.data.name = toy
+    c.data.binarize = False
+    c.data.batch_size, c.data.eval_batch_size = 128, 1000
+    c.model.hidden, c.model.latent_size = (128, 128), 2
+    c.vae.likelihood, c.model.learn_sigma = "gaussian_unbounded", True
+    c.train.num_steps = 5000
+    c.eval.num_samples = 2500  # PacGAN's protocol size
+    c.eval.iwae_chunk = 1000
   if fields["latent"]:
     c.model.latent_size = fields["latent"]
   return presets.finalize(c, variants)

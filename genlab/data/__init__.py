@@ -1,12 +1,17 @@
 """Datasets for genlab: a small explicit registry plus the tfds catalogue.
 
 Names:
-  'mnist5k', 'digits'  embedded sets, prepared on first use into
+  'mnist5k', 'digits'  embedded image sets, prepared on first use into
                        $GENLAB_DATA_DIR (default ~/.cache/genlab/tensorflow_datasets)
+  'ring8', 'grid25'    toy 2-D Gaussian mixtures of the PacGAN protocol
+                       (genlab.data.toy), generated there on first use;
+                       100,000 train and 10,000 test points, label = mode
   'tfds:NAME'          a tfds catalogue dataset that is already prepared as
                        array_record (default data dir ~/tensorflow_datasets)
 
-Every source yields {'image': uint8 HxWxC in 0..255, 'label': int64}.
+Every source yields {'image': x, 'label': int64}, where x is a uint8 HxWxC
+image in 0..255, or for point sets ('modality': 'points' in `dataset_info`)
+a float32 [2] point: 'image' names the model input whatever its modality.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import grain
 import numpy as np
+import tensorflow_datasets as tfds
 
 from genlab.data import builders
 from genlab.data import catalog
@@ -33,21 +38,20 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class EmbeddedDataset:
-  """A dataset generated locally from files inside installed packages."""
+  """A dataset generated locally (from package files, or sampled)."""
 
-  builder_cls: type[builders._EmbeddedBuilder]  # pylint: disable=protected-access
-  num_classes: int
+  builder_cls: type[tfds.core.GeneratorBasedBuilder]
+  num_classes: int  # For the toy sets: the number of mixture modes.
 
 
 DATASETS: dict[str, EmbeddedDataset] = {
     'mnist5k': EmbeddedDataset(builders.GenlabMnist5k, num_classes=10),
     'digits': EmbeddedDataset(builders.GenlabDigits, num_classes=10),
+    'ring8': EmbeddedDataset(builders.GenlabRing8, num_classes=8),
+    'grid25': EmbeddedDataset(builders.GenlabGrid25, num_classes=25),
 }
 
 _DEFAULT_CACHE = '~/.cache/genlab/tensorflow_datasets'
-# Only used to materialize whole splits. The size barely matters (mnist5k
-# train: 0.22 s at 256, 1024 or 4000); per-record tfds decoding dominates.
-_LOAD_BATCH = 1024
 
 
 def default_data_dir() -> str:
@@ -84,14 +88,15 @@ def get_source(
   """Random-access source over one split of a dataset.
 
   Args:
-    name: 'mnist5k', 'digits' or 'tfds:NAME'.
+    name: a key of `DATASETS` or 'tfds:NAME'.
     split: 'train', 'test' (tfds split specs such as 'train[:10%]' also work).
     data_dir: tfds data root. None: $GENLAB_DATA_DIR (or the genlab cache)
       for embedded sets, which are prepared there on first use; tfds's
       default (~/tensorflow_datasets) for tfds:NAME.
 
   Returns:
-    Sequence with `len()` and `[i] -> {'image': uint8 HxWxC, 'label': int64}`.
+    Sequence with `len()` and `[i] -> {'image': x, 'label': int64}`, x a
+    uint8 HxWxC image or, for point sets, a float32 [2] point.
   """
   return catalog.open_split(_builder(name, data_dir), split)
 
@@ -107,18 +112,13 @@ def load_arrays(
     data_dir: as for `get_source`.
 
   Returns:
-    images: uint8 [N, H, W, C]; labels: int64 [N].
+    inputs: uint8 images [N, H, W, C], or float32 points [N, 2] for point
+    sets; labels: int64 [N].
   """
-  source = get_source(name, split, data_dir)
-  if len(source) == 0:
+  inputs, labels = catalog.read_arrays(_builder(name, data_dir), split)
+  if len(labels) == 0:
     raise DataError(f"split '{split}' of '{name}' is empty")
-  dataset = grain.MapDataset.source(source).batch(_LOAD_BATCH)
-  # Indexing reads in the calling thread; iterating would start grain's
-  # prefetch threads, which measured no faster for a one-off read into RAM.
-  batches = [dataset[i] for i in range(len(dataset))]
-  images = np.concatenate([b['image'] for b in batches])
-  labels = np.concatenate([b['label'] for b in batches]).astype(np.int64)
-  return images, labels
+  return inputs, labels
 
 
 def dataset_info(name: str, data_dir: str | None = None) -> dict:
@@ -129,23 +129,24 @@ def dataset_info(name: str, data_dir: str | None = None) -> dict:
     data_dir: as for `get_source`.
 
   Returns:
-    {'image_shape': (H, W, C), 'num_classes': int (0 if unlabelled),
-     'num_train': int, 'num_test': int (0 if there is no 'test' split)}.
+    {'image_shape': (H, W, C), or (2,) for point sets,
+     'modality': 'images' or 'points',
+     'num_classes': int (0 if unlabelled; the number of modes for ring8 and
+       grid25), 'num_train': int, 'num_test': int (0 if there is no 'test'
+       split)}.
   """
   builder = _builder(name, data_dir)
-  image_key, label_key = catalog.image_and_label_keys(builder)
-  features = builder.info.features
+  spec = catalog.input_spec(builder)
   if name in DATASETS:
     num_classes = DATASETS[name].num_classes
-  elif label_key is None:
+  elif spec.label_key is None:
     num_classes = 0
   else:
-    num_classes = int(getattr(features[label_key], 'num_classes', 0) or 0)
-  shape = tuple(int(d) for d in features[image_key].shape)
-  if len(shape) == 2:
-    shape += (1,)
+    label = builder.info.features[spec.label_key]
+    num_classes = int(getattr(label, 'num_classes', 0) or 0)
   return {
-      'image_shape': shape,
+      'image_shape': tuple(int(d) for d in spec.shape),
+      'modality': spec.modality,
       'num_classes': num_classes,
       'num_train': catalog.num_examples(builder, 'train'),
       'num_test': catalog.num_examples(builder, 'test'),

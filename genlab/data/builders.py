@@ -1,4 +1,4 @@
-"""tfds builders that turn the embedded numpy datasets into array_record files.
+"""tfds builders that write the embedded and toy datasets as array_record files.
 
 Going through tfds (rather than keeping plain .npy files) gives the embedded
 sets the same on-disk layout, metadata and random-access reader as catalogue
@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from genlab.data import embedded
+from genlab.data import toy
 from genlab.data.catalog import tfds_reads_are_mocked
 from genlab.data.errors import DataError
 
@@ -128,8 +129,69 @@ class GenlabDigits(_EmbeddedBuilder):
     )
 
 
+class _ToyBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """A `toy.TOY_SETS` mixture: fixed draws of 2-D points, labelled by mode."""
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  TOY_NAME = ''
+  CITATION = (
+      '@inproceedings{lin2018pacgan, title={PacGAN: The power of two samples'
+      ' in generative adversarial networks}, author={Lin, Zinan and Khetan,'
+      ' Ashish and Fanti, Giulia and Oh, Sewoong}, booktitle={NeurIPS},'
+      ' year={2018}}'
+  )
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    spec = toy.TOY_SETS[self.TOY_NAME]
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=(
+            f'{spec.num_modes} equal-weight isotropic 2-D Gaussians with'
+            f' sigma {spec.sigma} (PacGAN protocol). Train and test are'
+            f' genlab.data.toy.sample draws with seeds {toy.TRAIN_SEED} and'
+            f' {toy.TEST_SEED}; label is the mode a point was drawn from.'
+        ),
+        features=tfds.features.FeaturesDict({
+            'point': tfds.features.Tensor(shape=(2,), dtype=np.float32),
+            'label': tfds.features.Tensor(shape=(), dtype=np.int64),
+        }),
+        supervised_keys=('point', 'label'),
+        citation=self.CITATION,
+        # Records stay in draw order, so record k of a split is
+        # toy.sample(TOY_NAME, n, seed)[k]; the draw is already random.
+        disable_shuffling=True,
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Generated, nothing to fetch.
+    return {
+        'train': self._generate_examples(toy.TRAIN_SEED, toy.NUM_TRAIN),
+        'test': self._generate_examples(toy.TEST_SEED, toy.NUM_TEST),
+    }
+
+  def _generate_examples(self, seed, n):
+    points, modes = toy.sample(self.TOY_NAME, n, seed)
+    for i in range(n):
+      yield i, {'point': points[i], 'label': modes[i]}
+
+
+class GenlabRing8(_ToyBuilder):
+  """8 Gaussians on the unit circle, sigma 0.01."""
+
+  name = 'genlab_ring8'
+  TOY_NAME = 'ring8'
+
+
+class GenlabGrid25(_ToyBuilder):
+  """25 Gaussians on the grid {-4, -2, 0, 2, 4}^2, sigma 0.05."""
+
+  name = 'genlab_grid25'
+  TOY_NAME = 'grid25'
+
+
 def prepare(
-    builder_cls: type[_EmbeddedBuilder], data_dir: str
+    builder_cls: type[tfds.core.GeneratorBasedBuilder], data_dir: str
 ) -> tfds.core.DatasetBuilder:
   """Returns a prepared builder, generating its files under `data_dir` once.
 
@@ -138,7 +200,7 @@ def prepare(
   rename wins and the others fail; a loser then finds the winner's data.
 
   Args:
-    builder_cls: `GenlabMnist5k` or `GenlabDigits`.
+    builder_cls: one of the builder classes above.
     data_dir: root directory that holds `<name>/<version>/`.
 
   Returns:

@@ -7,9 +7,10 @@ figures)`; this module restores the checkpoint and writes the outputs.
 import json
 import os
 
-from genlab import experiment
-from genlab.checkpoint import CheckpointError, Checkpointer
-from genlab.evaluation import autoencoder, report, vae
+from genlab import experiment, metrics
+from genlab.data import toy
+from genlab.evaluation import autoencoder, figures_2d, report, representation, vae
+from genlab.evaluation.sampling import SAMPLERS
 from genlab.registry import Registry
 
 EVALUATORS: Registry = Registry("evaluator")
@@ -17,32 +18,7 @@ EVALUATORS.register("reconstruction", autoencoder.evaluate)
 EVALUATORS.register("elbo", vae.evaluate)
 
 
-def _listdir(path: str) -> list[str]:
-  return os.listdir(path) if os.path.isdir(path) else []
-
-
-def restore(workdir: str):
-  """Rebuilds a workdir's experiment and restores its newest checkpoint.
-
-  Returns:
-    (Experiment, TrainState).
-  """
-  config = experiment.load_config(workdir)
-  if not any(d.isdigit() for d in _listdir(os.path.join(workdir, "checkpoints"))):
-    raise CheckpointError(f"no checkpoint in {workdir}/checkpoints; train first with "
-                          "python -m experiments.main --config=... --workdir=" + workdir)
-  exp = experiment.build(config)
-  template = exp.init_state()
-  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.checkpoint_every,
-                      config.train.keep_checkpoints)
-  try:
-    state = ckpt.restore(template)
-  finally:
-    ckpt.close()
-  if state is None:
-    raise CheckpointError(f"no checkpoint in {workdir}/checkpoints; train first with "
-                          "python -m experiments.main --config=... --workdir=" + workdir)
-  return exp, state
+restore = experiment.restore  # (Experiment, TrainState) of a workdir's newest checkpoint
 
 
 def evaluate(workdir: str) -> dict:
@@ -55,9 +31,26 @@ def evaluate(workdir: str) -> dict:
   """
   exp, state = restore(workdir)
   evaluator = EVALUATORS.get(exp.config.step_family)
-  metrics, figs = evaluator(exp, state, workdir, exp.rngs()["eval"])
-  metrics = {"step": int(state.step), **metrics}
+  scores, figs = evaluator(exp, state, workdir, exp.rngs()["eval"])
+  scores = {"step": int(state.step), **scores, **_sample_scores(exp, state, workdir, figs)}
+  if exp.config.eval.probe and exp.info["modality"] == "images" and (
+      exp.config.step_family in representation.ENCODERS):
+    scores.update(representation.probe_metrics(exp, state))
   with open(os.path.join(workdir, "eval.json"), "w") as f:
-    json.dump(metrics, f, indent=2, sort_keys=True)
-  report.write(workdir, exp.config, metrics, figs)
-  return metrics
+    json.dump(scores, f, indent=2, sort_keys=True)
+  report.write(workdir, exp.config, scores, figs)
+  return scores
+
+
+def _sample_scores(exp, state, workdir: str, figs: dict) -> dict:
+  """Sample-quality scores of the family's sampler (adds a scatter figure for points)."""
+  n = exp.config.eval.num_samples
+  if not n or exp.config.step_family not in SAMPLERS:
+    return {}
+  fake = SAMPLERS.get(exp.config.step_family)(exp, state, n, exp.rngs()["sample"], None)
+  if exp.info["modality"] == "points":
+    spec = toy.TOY_SETS[exp.config.data.name]
+    path = figures_2d.scatter_over_modes(os.path.join(workdir, "report", "samples_2d.png"),
+                                         fake, spec.centers, spec.sigma)
+    figs[f"{n} samples over the modes (circles: 3σ)"] = os.path.relpath(path, workdir)
+  return metrics.score_samples(exp.config, exp.info, fake)

@@ -11,6 +11,7 @@ import numpy as np
 
 from genlab.evaluation.split import apply_to_images
 from genlab.registry import Registry
+from genlab.steps.elbo import decoder_mean
 
 SAMPLERS: Registry = Registry("sampler")
 
@@ -34,12 +35,13 @@ def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None)
 
 
 def vae_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
-  """Decoder means of z ~ N(0, I): [num, H, W, C] in [0, 1]."""
+  """Decoder means of z ~ N(0, I): [num, H, W, C] in [0, 1] (or [num, D] points)."""
   if label is not None:
     raise ValueError("this VAE is unconditional: --label needs a conditional model")
   z = jax.random.normal(rng, (num, exp.config.model.latent_size))
-  logits = exp.model.apply({"params": state.params["vae"]}, z, method="decode")
-  return np.asarray(jax.nn.sigmoid(logits))
+  out = jax.jit(lambda p, z: exp.model.apply({"params": p}, z, method="decode"))(
+      state.params["vae"], z)
+  return np.asarray(decoder_mean(exp.config, out))
 
 
 SAMPLERS.register("reconstruction", autoencoder_samples)

@@ -10,7 +10,8 @@ import numpy as np
 from genlab.evaluation import figures
 from genlab.evaluation.split import apply_to_images, evaluate_split, means
 from genlab.state import num_params
-from genlab.steps.elbo import neg_log_likelihood
+from genlab.steps.base import to_unit_float
+from genlab.steps.elbo import decoder_mean, neg_log_likelihood
 
 
 def _log_normal(z, mean, logvar):
@@ -59,7 +60,7 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
 
   log_weights = make_iwae_log_weights(exp.model, cfg)
   bs = max(1, min(cfg.data.eval_batch_size, 100))
-  nll = [iwae_nll(log_weights, params, jnp.asarray(images[i:i + bs], jnp.float32) / 255.0,
+  nll = [iwae_nll(log_weights, params, to_unit_float(jnp.asarray(images[i:i + bs])),
                   jax.random.fold_in(rng, 10_000 + i), cfg.eval.iwae_k, cfg.eval.iwae_chunk)
          for i in range(0, len(images), bs)]
   result["test/nll_iwae"] = float(np.mean(np.concatenate(nll)))
@@ -79,8 +80,8 @@ def _posterior_means(exp, params, images) -> np.ndarray:
 
 
 def _decode(exp, params, z) -> np.ndarray:
-  logits = exp.model.apply({"params": params}, jnp.asarray(z, jnp.float32), method="decode")
-  return np.asarray(jax.nn.sigmoid(logits))
+  out = exp.model.apply({"params": params}, jnp.asarray(z, jnp.float32), method="decode")
+  return np.asarray(decoder_mean(exp.config, out))
 
 
 def _figures(exp, state, workdir: str, codes: np.ndarray) -> dict:
@@ -88,6 +89,11 @@ def _figures(exp, state, workdir: str, codes: np.ndarray) -> dict:
   images, labels = exp.test
   out = figures.ensure_dir(os.path.join(workdir, "report"))
   figs = {}
+  if exp.info["modality"] == "points":  # samples are drawn as a scatter by evaluation
+    if codes.shape[1] == 2:
+      figs["Test codes by mode"] = figures.latent_scatter(
+          os.path.join(out, "latent_scatter.png"), codes, labels)
+    return {k: os.path.relpath(v, workdir) for k, v in figs.items()}
   prior = jax.random.normal(jax.random.key(0), (64, exp.config.model.latent_size))
   figs["Samples from the prior (decoder means)"] = figures.rows_png(
       os.path.join(out, "prior_samples.png"), list(_decode(exp, params, prior).reshape(8, 8, *images.shape[1:])))

@@ -31,7 +31,7 @@ RECONSTRUCTION_LOSSES.register("mse", mse)
 RECONSTRUCTION_LOSSES.register("bce", bce)
 
 
-def gaussian_nll(logits: jax.Array, target: jax.Array, log_sigma: jax.Array) -> jax.Array:
-  """−log N(x; sigmoid(logits), σ²) summed over pixels (nats/image). Shape [B]."""
-  err = (_flat(target) - _flat(jax.nn.sigmoid(logits))) * jnp.exp(-log_sigma)
+def gaussian_nll(mean: jax.Array, target: jax.Array, log_sigma: jax.Array) -> jax.Array:
+  """−log N(x; mean, σ²) summed over dimensions (nats/example). Shape [B]."""
+  err = (_flat(target) - _flat(mean)) * jnp.exp(-log_sigma)
   return jnp.sum(0.5 * jnp.square(err) + log_sigma + 0.5 * jnp.log(2 * jnp.pi), axis=-1)

@@ -4,7 +4,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from genlab.models import autoencoders, vae
+from genlab.models import autoencoders, classifier, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -32,9 +32,18 @@ def _vae(cfg, info) -> nn.Module:
       learn_sigma=cfg.learn_sigma, init_log_sigma=cfg.init_log_sigma)
 
 
+def _classifier(cfg, info) -> nn.Module:
+  if not info["num_classes"]:
+    raise ValueError("model 'classifier' needs a labelled dataset")
+  return classifier.ConvClassifier(
+      num_classes=info["num_classes"], channels=tuple(cfg.channels),
+      feature_size=cfg.feature_size, dropout=cfg.dropout)
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
+MODELS.register("classifier", _classifier)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

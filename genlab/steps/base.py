@@ -38,7 +38,12 @@ class StepFns:
 
 
 def to_unit_float(images: jax.Array) -> jax.Array:
-  """uint8 [0, 255] -> float32 [0, 1]: genlab's one pixel convention at model inputs."""
+  """uint8 [0, 255] -> float32 [0, 1]: genlab's one pixel convention at model inputs.
+
+  Float inputs (the 2-D points of the toy sets) are already model inputs and pass through.
+  """
+  if images.dtype != jnp.uint8:
+    return images.astype(jnp.float32)
   return images.astype(jnp.float32) / 255.0
 
 

@@ -13,13 +13,30 @@ from genlab.models.vae import reparameterize
 from genlab.steps.base import StepFns, apply_gradients, model_inputs, to_unit_float
 
 
+# likelihood -> the decoder's mean as a function of its raw output. `gaussian` is for
+# pixels in [0, 1]; `gaussian_unbounded` for real-valued data such as the 2-D toy sets.
+DECODER_MEANS = {"bernoulli": jax.nn.sigmoid, "gaussian": jax.nn.sigmoid,
+                 "gaussian_unbounded": lambda out: out}
+
+
+def _check_likelihood(config):
+  if config.vae.likelihood not in DECODER_MEANS:
+    raise ValueError(f"unknown vae.likelihood {config.vae.likelihood!r}; "
+                     f"known: {', '.join(DECODER_MEANS)}")
+
+
+def decoder_mean(config, out):
+  """E[x|z] from the decoder's raw output, for the configured likelihood."""
+  _check_likelihood(config)
+  return DECODER_MEANS[config.vae.likelihood](out)
+
+
 def neg_log_likelihood(config, logits, x, log_sigma):
   """−log p(x|z) per example, in nats, for the configured likelihood."""
+  _check_likelihood(config)
   if config.vae.likelihood == "bernoulli":
     return bce(logits, x)
-  if config.vae.likelihood == "gaussian":
-    return gaussian_nll(logits, x, log_sigma)
-  raise ValueError(f"unknown vae.likelihood {config.vae.likelihood!r}; known: bernoulli, gaussian")
+  return gaussian_nll(decoder_mean(config, logits), x, log_sigma)
 
 
 def elbo_terms(model, config, params, x, rng):

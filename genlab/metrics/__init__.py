@@ -1,0 +1,60 @@
+"""Sample-quality metrics, computed offline and stored with their protocol.
+
+`score_samples` is what evaluation calls: for image datasets it embeds N samples
+and N real test images with the dataset's own classifier (genlab.metrics.feature_net)
+and reports dFID, dKID, precision/recall/density/coverage and class statistics; for
+the 2-D toy sets it reports PacGAN's mode coverage. Every result carries `protocol/*`
+keys so a number is never separated from how it was measured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from genlab import data
+from genlab.metrics import feature_net, modes, sample_quality
+
+PRDC_K = 3
+REAL_SPLIT = "test"
+
+
+def score_samples(config, info: dict, fake: np.ndarray,
+                  requested_labels: np.ndarray | None = None) -> dict:
+  """Scores generated samples against the dataset; keys `samples/*` and `protocol/*`.
+
+  Args:
+    config: the experiment config (data.name, data.data_dir, eval.feature_net_steps).
+    info: `genlab.data.dataset_info` of the dataset.
+    fake: samples, [N, H, W, C] in [0, 1] (images) or [N, 2] (points).
+    requested_labels: [N] classes a conditional model was asked for, or None.
+  """
+  if info.get("modality") == "points":
+    scores = modes.evaluate_toy(config.data.name, fake)
+    return {k if k.startswith("protocol/") else f"samples/{k}": v for k, v in scores.items()}
+  net = feature_net.load(config.data.name, config.eval.feature_net_steps, config.data.data_dir)
+  real, _ = data.load_arrays(config.data.name, REAL_SPLIT, config.data.data_dir or None)
+  n = min(len(real), len(fake))
+  real, fake = real[:n], fake[:n]
+  if requested_labels is not None:
+    requested_labels = requested_labels[:n]
+  real_f, fake_f = net.features(real), net.features(fake)
+  kid_mean, kid_std = sample_quality.kid(real_f, fake_f)
+  predicted = net.predict(fake)
+  out = {
+      "samples/dfid": sample_quality.fid(real_f, fake_f),
+      "samples/dkid": kid_mean,
+      "samples/dkid_std": kid_std,
+      **{f"samples/{k}": v for k, v in sample_quality.prdc(real_f, fake_f, PRDC_K).items()},
+      "samples/class_entropy": sample_quality.class_entropy(predicted, net.num_classes),
+  }
+  if requested_labels is not None:
+    out["samples/class_accuracy"] = sample_quality.class_accuracy(predicted, requested_labels)
+  out.update({
+      "protocol/n_real": n,
+      "protocol/n_fake": n,
+      "protocol/real_split": REAL_SPLIT,
+      "protocol/feature_net": net.name,
+      "protocol/classifier_accuracy": net.accuracy,
+      "protocol/prdc_k": PRDC_K,
+  })
+  return out
