@@ -27,11 +27,13 @@ def parse_classes(values: list[str] | None) -> list[int] | None:
   """--classes as integers; a one-line ValueError for anything else."""
   if not values:
     return None
-  try:
-    return [int(v) for v in values]
-  except ValueError:
-    bad = next(v for v in values if not v.strip().lstrip("-").isdigit())
-    raise ValueError(f"--classes wants comma-separated integers, got {bad!r}") from None
+  classes = []
+  for v in values:
+    try:
+      classes.append(int(v))
+    except ValueError:
+      raise ValueError(f"--classes wants comma-separated integers, got {v!r}") from None
+  return classes
 
 
 def main(argv):

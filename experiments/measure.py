@@ -1,10 +1,12 @@
-"""Trains and evaluates configs one after another and prints README's figures table.
+"""Trains and evaluates configs one after another and prints README's tables.
 
-  python -m experiments.measure --root=runs/measure [--only=ae,conv_ae]
+  python -m experiments.measure --root=runs/measure [--only=ae,conv_ae] [--noanomaly]
 
 Each row runs `experiments.main` then `experiments.evaluate` in a fresh process,
 sequentially (timings are wall-clock on whatever machine runs this), and reads the
-figures from DIR/eval.json. Existing workdirs resume, so rerunning only evaluates.
+figures from DIR/eval.json. The representation rows also run `experiments.anomaly`
+(10 one-class trainings) into ROOT/anomaly/NAME. Existing workdirs resume, so
+rerunning only evaluates.
 """
 
 import json
@@ -17,10 +19,12 @@ from absl import app, flags
 
 _ROOT = flags.DEFINE_string("root", "runs/measure", "parent of the workdirs")
 _ONLY = flags.DEFINE_list("only", [], "row names to run (default: all)")
+_ANOMALY = flags.DEFINE_bool("anomaly", True, "run the one-class anomaly protocol too")
 
 # (row name, config arg, eval.json keys to show)
 _AE_KEYS = ["test/mse", "baseline/pca_mse", "test/mse_over_pca", "test/psnr"]
 _VAE_KEYS = ["test/neg_elbo", "test/nll_iwae", "test/rec", "test/kl", "test/active_units"]
+_TOY_KEYS = ["samples/modes", "samples/hq_fraction", "samples/reverse_kl", "test/neg_elbo"]
 ROWS = [
     ("ae", "ae.py", _AE_KEYS),
     ("ae_over", "ae.py:over", _AE_KEYS),
@@ -41,32 +45,82 @@ ROWS = [
     ("vae_conv", "vae.py:conv", _VAE_KEYS),
     ("vae_latent2", "vae.py:latent2", _VAE_KEYS),
     ("vae_gaussian", "vae.py:gaussian", _VAE_KEYS),
+    ("vae_ring8", "vae.py:ring8", _TOY_KEYS),
+    ("vae_grid25", "vae.py:grid25", _TOY_KEYS),
+    ("classifier", "classifier.py", ["test/accuracy", "test/loss"]),
 ]
+# The lecture's representation claims, checked by probes and one-class anomaly AUROC.
+REPRESENTATION_ROWS = ["ae", "ae_over", "stacked_ae", "stacked_ae_layerwise",
+                       "stacked_ae_shallow", "sparse_ae", "denoising_ae", "denoising_ae_over",
+                       "conv_ae", "vae", "vae_conv"]
+_SAMPLE_KEYS = ["samples/dfid", "samples/dkid", "samples/precision", "samples/recall",
+                "samples/density", "samples/coverage", "samples/class_entropy"]
+_PROBE_KEYS = ["acc_10", "acc_100", "acc_all"]
 
 
-def _row(name: str, arg: str, keys: list[str]) -> str:
+def _python(*args: str, quiet_stdout: bool = True) -> None:
+  subprocess.run([sys.executable, "-m", *args], check=True, stderr=subprocess.DEVNULL,
+                 stdout=subprocess.DEVNULL if quiet_stdout else None)
+
+
+def _measure(name: str, arg: str) -> tuple[dict, float, dict | None]:
   workdir = os.path.join(_ROOT.value, name)
-  cmd = [sys.executable, "-m", "experiments.main",
-         f"--config=experiments/configs/{arg}", f"--workdir={workdir}"]
   t0 = time.perf_counter()
-  subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
+  _python("experiments.main", f"--config=experiments/configs/{arg}", f"--workdir={workdir}")
   seconds = time.perf_counter() - t0
-  subprocess.run([sys.executable, "-m", "experiments.evaluate", f"--workdir={workdir}"],
-                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  _python("experiments.evaluate", f"--workdir={workdir}")
   with open(os.path.join(workdir, "eval.json")) as f:
     metrics = json.load(f)
-  shown = ", ".join(f"`{k}` {metrics[k]:.4g}" for k in keys if k in metrics)
-  return (f"| `{arg}` | `python -m experiments.main --config=experiments/configs/{arg} "
-          f"--workdir=DIR` | {metrics['step']} | {seconds:.0f} s | {shown} |")
+  anomaly = None
+  if _ANOMALY.value and name in REPRESENTATION_ROWS:
+    root = os.path.join(_ROOT.value, "anomaly", name)
+    _python("experiments.anomaly", f"--config=experiments/configs/{arg}", f"--workdir={root}")
+    with open(os.path.join(root, "anomaly.json")) as f:
+      anomaly = json.load(f)
+  return metrics, seconds, anomaly
+
+
+def _fmt(v) -> str:
+  return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def main(argv):
   del argv
+  results = {}
   print("| config | command | steps | train time | figures (test split) |")
   print("|---|---|---|---|---|")
   for name, arg, keys in ROWS:
-    if not _ONLY.value or name in _ONLY.value:
-      print(_row(name, arg, keys), flush=True)
+    if _ONLY.value and name not in _ONLY.value:
+      continue
+    results[name] = _measure(name, arg)
+    metrics, seconds, _ = results[name]
+    shown = ", ".join(f"`{k}` {_fmt(metrics[k])}" for k in keys if k in metrics)
+    print(f"| `{arg}` | `python -m experiments.main --config=experiments/configs/{arg} "
+          f"--workdir=DIR` | {metrics['step']} | {seconds:.0f} s | {shown} |", flush=True)
+  args = {name: arg for name, arg, _ in ROWS}
+
+  print("\n| config | " + " | ".join(k.split("/")[1] for k in _SAMPLE_KEYS) + " |")
+  print("|---|" + "---|" * len(_SAMPLE_KEYS))
+  for name, (metrics, _, _) in results.items():
+    if "samples/dfid" in metrics:
+      print(f"| `{args[name]}` | " + " | ".join(_fmt(metrics[k]) for k in _SAMPLE_KEYS) + " |")
+
+  print("\n| features | code | probe acc_10 | acc_100 | acc_all | anomaly auroc/mean |")
+  print("|---|---|---|---|---|---|")
+  baseline = None
+  for name in REPRESENTATION_ROWS:
+    if name not in results:
+      continue
+    metrics, _, anomaly = results[name]
+    baseline = baseline or metrics
+    auroc = _fmt(anomaly["auroc/mean"]) if anomaly else "–"
+    print(f"| `{args[name]}` | {metrics['probe/code_size']} | " +
+          " | ".join(_fmt(metrics[f"probe/{k}"]) for k in _PROBE_KEYS) + f" | {auroc} |")
+  if baseline:
+    for prefix, label, size in [("pixels_", "pixels", "784"),
+                                ("pca_", "PCA", str(baseline["probe/pca_components"]))]:
+      print(f"| {label} | {size} | " +
+            " | ".join(_fmt(baseline[f"probe/{prefix}{k}"]) for k in _PROBE_KEYS) + " | – |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Writes N samples of a trained workdir to a .npy file, shape (N, H, W, C), in [0, 1].
+"""Writes N samples of a trained workdir to a .npy file: (N, H, W, C) images in [0, 1],
+or (N, 2) points for the 2-D toy sets.
 
   python -m experiments.sample --workdir=DIR --num=N --out=FILE.npy [--label=K] [--seed=S]
 """

@@ -153,6 +153,8 @@ def run(config: ml_collections.ConfigDict, root: str, *, classes=None, steps: in
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
   classes = check_classes(classes, info["num_classes"], config.data.name)
+  if not info["num_test"]:
+    raise ValueError(f"{config.data.name!r} has no test split to score")
   _write_or_check_base_config(config, root)
   train_labels = data.load_arrays(config.data.name, "train", data_dir)[1]
   n_train = len(train_labels)

@@ -12,10 +12,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from conftest import CONFIG_FILES, REPO_ROOT, load_config
 from genlab import data, experiment
+from genlab.metrics import feature_net
 
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
 _PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")
@@ -58,15 +60,23 @@ def _non_log_lines(stderr: str) -> list[str]:
 # ------------------------------------------------------- smoke runs, per config
 
 
-def _pipeline(name: str, workdir: str) -> dict:
+def _pipeline(config_arg: str, workdir: str) -> dict:
   """train -> evaluate -> train again, as a user would; returns the processes."""
-  out = {"train": _train(f"{name}.py:smoke", workdir)}
+  out = {"train": _train(config_arg, workdir)}
   if out["train"].returncode == 0:
     out["evaluate"] = _evaluate(workdir)
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
       out["metrics_before_rerun"] = f.read()
-    out["rerun"] = _train(f"{name}.py:smoke", workdir)
+    out["rerun"] = _train(config_arg, workdir)
   return out
+
+
+# Config variants with their own code paths, run like the per-file smoke configs.
+_VARIANTS = {"vae_grid25": ("vae", "grid25,smoke")}
+
+# The final test score the loop logs and evaluate re-computes, per step family.
+_PRIMARY = {"reconstruction": "test/mse", "elbo": "test/neg_elbo",
+            "classification": "test/accuracy"}
 
 
 # name -> (command args, substrings the error line must contain)
@@ -108,12 +118,18 @@ class _Jobs:
       d.mkdir()
     self.dirs["no_ckpt"] = root / "no_ckpt"
     experiment.write_or_check_config(load_config("ae", "smoke"), str(self.dirs["no_ckpt"]))
-    data.dataset_info("mnist5k")  # prepare the embedded set once, before parallel runs
+    data.dataset_info("mnist5k")  # prepare the embedded sets once, before parallel runs
+    data.dataset_info("grid25")
+    # Train the smoke feature net once, before the parallel evaluations wait on its lock.
+    feature_net.load("mnist5k", load_config("ae", "smoke").eval.feature_net_steps)
     self._root = root
     self._pool = ThreadPoolExecutor(2)
     # Longest first, so the short error cases fill the gaps at the end.
-    self.smoke = {n: (self._pool.submit(_pipeline, n, str(root / n)), str(root / n))
-                  for n in names}
+    runs = {n: f"{n}.py:smoke" for n in names}
+    if "test_toy_points_train_evaluate_sample" in selected:
+      runs.update({v: f"{name}.py:{arg}" for v, (name, arg) in _VARIANTS.items()})
+    self.smoke = {n: (self._pool.submit(_pipeline, arg, str(root / n)), str(root / n))
+                  for n, arg in runs.items()}
     self.bad = {c: self._pool.submit(self._timed, c) for c in cases}
     self.multi = {n: self._pool.submit(self._multi_device, n, d, flags)
                   for n, (d, flags) in _MULTI.items() if f"test_{n}" in selected}
@@ -169,13 +185,15 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
     assert isinstance(r["step"], int) and 0 < r["step"] <= steps
     keys = set(r) - {"step"}
     assert keys and all(re.fullmatch(r"(train|test)/\w+", k) for k in keys), keys
-  elbo = config.step_family == "elbo"
-  primary = "test/neg_elbo" if elbo else "test/mse"
+  family = config.step_family
+  primary = _PRIMARY[family]
   assert max(r["step"] for r in records if primary in r) == steps
 
   # Sample grids and TensorBoard events.
   samples = os.listdir(os.path.join(workdir, "samples"))
-  assert f"input_{steps:07d}.png" in samples and f"reconstruction_{steps:07d}.png" in samples
+  assert f"input_{steps:07d}.png" in samples
+  if family != "classification":
+    assert f"reconstruction_{steps:07d}.png" in samples
   assert all(s.endswith(".png") for s in samples)
   events = [e for e in os.listdir(os.path.join(workdir, "tensorboard"))
             if e.startswith("events.out.tfevents")]
@@ -188,22 +206,22 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
   with open(os.path.join(workdir, "eval.json")) as f:
     scores = json.load(f)
   final = [r for r in records if r["step"] == steps and primary in r][-1]
-  if elbo:
-    _check_elbo_scores(scores, final, steps)
-    noisy = False
-  else:
-    _check_reconstruction_scores(config, scores, final, steps)
+  assert scores["step"] == steps
+  assert scores[primary] == pytest.approx(final[primary], rel=1e-5)
+  noisy = False
+  if family == "elbo":
+    _check_elbo_scores(scores)
+  elif family == "reconstruction":
+    _check_reconstruction_scores(config, scores)
     noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
+  if family in ("elbo", "reconstruction"):
+    _check_sample_and_probe_scores(config, scores)
 
-  with open(os.path.join(workdir, "report.md")) as f:
-    report = f.read()
-  images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
-  assert any(i.endswith("reconstructions.png") for i in images)
+  images = _report_images(workdir)
+  if family != "classification":
+    assert any(i.endswith("reconstructions.png") for i in images)
   if noisy:
     assert any(i.endswith("denoising.png") for i in images)
-  for rel in images:
-    with open(os.path.join(workdir, rel), "rb") as f:
-      assert f.read(8) == b"\x89PNG\r\n\x1a\n", rel
 
   # Rerunning the same command resumes, finds nothing to do, and changes nothing.
   proc = runs["rerun"]
@@ -214,7 +232,32 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
     assert f.read() == runs["metrics_before_rerun"]
 
 
-def _check_reconstruction_scores(config, scores, final, steps):
+def _report_images(workdir: str) -> list[str]:
+  """The figures report.md references; each must be a PNG file."""
+  with open(os.path.join(workdir, "report.md")) as f:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", f.read())
+  for rel in images:
+    with open(os.path.join(workdir, rel), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n", rel
+  return images
+
+
+def _check_sample_and_probe_scores(config, scores):
+  n = min(config.eval.num_samples, 1000)
+  assert scores["protocol/n_real"] == scores["protocol/n_fake"] == n
+  assert scores["protocol/real_split"] == "test"
+  assert scores["protocol/feature_net"].startswith("mnist5k-")
+  assert 0 <= scores["protocol/classifier_accuracy"] <= 1
+  assert scores["samples/dfid"] >= 0
+  assert 0 <= scores["samples/class_entropy"] <= np.log(10) + 1e-9
+  for key in ("precision", "recall", "coverage"):
+    assert 0 <= scores[f"samples/{key}"] <= 1
+  for prefix in ("", "pixels_", "pca_"):
+    for budget in ("10", "100", "all"):
+      assert 0 < scores[f"probe/{prefix}acc_{budget}"] <= 1
+
+
+def _check_reconstruction_scores(config, scores):
   expected = {"step", "test/mse", "test/psnr", "baseline/pca_mse", "test/mse_over_pca"}
   sparse = config.sparsity.beta > 0
   noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
@@ -227,22 +270,34 @@ def _check_reconstruction_scores(config, scores, final, steps):
     assert scores["test/psnr_gain"] == pytest.approx(
         scores["test/psnr_denoised"] - scores["test/psnr_noisy"])
   assert expected <= set(scores), expected - set(scores)
-  assert scores["step"] == steps
   assert scores["baseline/pca_mse"] > 0
-  # The evaluation scores the same checkpoint, data and eval key as the loop's last eval.
-  assert scores["test/mse"] == pytest.approx(final["test/mse"], rel=1e-5)
-  assert scores["test/psnr"] == pytest.approx(final["test/psnr"], rel=1e-5)
 
 
 
-def _check_elbo_scores(scores, final, steps):
+def _check_elbo_scores(scores):
   expected = {"step", "test/neg_elbo", "test/rec", "test/kl", "test/nll_iwae", "config/iwae_k",
               "test/active_units", "config/latent_size"}
   assert expected <= set(scores), expected - set(scores)
-  assert scores["step"] == steps
   assert scores["test/neg_elbo"] == pytest.approx(scores["test/rec"] + scores["test/kl"], rel=1e-5)
   assert scores["test/nll_iwae"] <= scores["test/neg_elbo"]
-  assert scores["test/neg_elbo"] == pytest.approx(final["test/neg_elbo"], rel=1e-5)
+
+
+def test_toy_points_train_evaluate_sample(cli_runs, tmp_path):
+  future, workdir = cli_runs.smoke["vae_grid25"]
+  runs = future.result()
+  for step in ("train", "evaluate", "rerun"):
+    _ok(runs[step])
+  with open(os.path.join(workdir, "eval.json")) as f:
+    scores = json.load(f)
+  assert scores["protocol/n_fake"] == load_config(*_VARIANTS["vae_grid25"]).eval.num_samples
+  assert 0 <= scores["samples/modes"] <= 25 and 0 <= scores["samples/hq_fraction"] <= 1
+  assert scores["samples/reverse_kl"] >= 0
+  assert not any(k.startswith("probe/") or k == "samples/dfid" for k in scores)
+  assert any(i.endswith("samples_2d.png") for i in _report_images(workdir))
+  out = tmp_path / "points.npy"
+  _ok(_run("experiments.sample", f"--workdir={workdir}", "--num=7", f"--out={out}"))
+  points = np.load(out)
+  assert points.shape == (7, 2) and points.dtype == np.float32
 
 
 # ------------------------------------------------------------- user mistakes

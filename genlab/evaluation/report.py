@@ -22,6 +22,32 @@ _CONVENTIONS = {
 }
 
 
+# Paragraphs added when a report holds keys with this prefix (README "Metrics and protocols").
+_KEY_NOTES = {
+    "samples/dfid": (
+        "Sample quality: `protocol/n_fake` samples against as many real images of the "
+        "`protocol/real_split` split, embedded by the dataset's own classifier "
+        "(`protocol/feature_net`, test accuracy `protocol/classifier_accuracy`). `dfid` is "
+        "the Fréchet distance of Gaussians fitted to the features; `dkid` the unbiased "
+        "polynomial-kernel MMD² (mean over 100 subsets of half the samples); `precision`/"
+        "`recall` are k-NN manifold coverage (k = `protocol/prdc_k`, Kynkäänniemi et al. "
+        "2019), `density`/`coverage` as Naeem et al. 2020; `class_entropy` is the entropy "
+        "(nats) of the classifier's predicted-class histogram (log 10 = 2.303: all digits "
+        "equally present)."),
+    "samples/modes": (
+        "Mode coverage (PacGAN protocol): `modes` counts mixture components with at least "
+        "one high-quality sample (within 3σ of its nearest mode); `hq_fraction` is the "
+        "fraction of such samples; `reverse_kl` is KL(high-quality samples' mode histogram "
+        "‖ uniform)."),
+    "probe/acc_all": (
+        "Linear probe: logistic regression on frozen codes of the train split (standardized "
+        "with the statistics of the whole, unlabelled train split) "
+        "with 10 and 100 labels per class (mean of 5 random draws, `_std` their spread) and "
+        "all labels; test-split accuracy. `pixels_*` and `pca_*` are the same probe on raw "
+        "pixels and on PCA with as many components as the code (capped at the pixel count)."),
+}
+
+
 def _fmt(v) -> str:
   if isinstance(v, float):
     return f"{v:.4g}"
@@ -50,6 +76,7 @@ def write(workdir: str, config, metrics: dict, figs: dict) -> str:
       "",
       _CONVENTIONS.get(c.step_family, ""),
       "",
+      *[f"{note}\n" for key, note in _KEY_NOTES.items() if key in metrics],
   ]
   if curves:
     lines += ["## Training curves", "", f"![curves]({os.path.relpath(curves, workdir)})", ""]
