@@ -41,6 +41,7 @@ ROWS = [
     ("denoising_ae_over", "denoising_ae.py:over",
      ["test/psnr_noisy", "test/psnr_denoised", "test/psnr_gain", "test/mse"]),
     ("conv_ae", "conv_ae.py", _AE_KEYS),
+    ("conv_ae_code8", "conv_ae.py:code=8", _AE_KEYS),
     ("vae", "vae.py", _VAE_KEYS),
     ("vae_conv", "vae.py:conv", _VAE_KEYS),
     ("vae_latent2", "vae.py:latent2", _VAE_KEYS),
@@ -52,7 +53,7 @@ ROWS = [
 # The lecture's representation claims, checked by probes and one-class anomaly AUROC.
 REPRESENTATION_ROWS = ["ae", "ae_over", "stacked_ae", "stacked_ae_layerwise",
                        "stacked_ae_shallow", "sparse_ae", "denoising_ae", "denoising_ae_over",
-                       "conv_ae", "vae", "vae_conv"]
+                       "conv_ae", "conv_ae_code8", "vae", "vae_conv"]
 _SAMPLE_KEYS = ["samples/dfid", "samples/dkid", "samples/precision", "samples/recall",
                 "samples/density", "samples/coverage", "samples/class_entropy"]
 _PROBE_KEYS = ["acc_10", "acc_100", "acc_all"]

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import jax
+import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, load_config
@@ -59,10 +61,21 @@ def test_class_config_scales_every_step_count_by_the_same_factor():
 
 
 def test_anomaly_scores_by_family():
-  assert anomaly.score_key("reconstruction") == "mse"
+  assert anomaly.score_key("reconstruction") == "nmse"
   assert anomaly.score_key("elbo") == "neg_elbo"
   with pytest.raises(UnknownNameError, match=r"'gan' has no anomaly score.*elbo, reconstruction"):
     anomaly.score_key("gan")
+
+
+def test_relative_error_score_is_mse_over_image_energy():
+  exp = experiment.build(load_config("ae", "smoke"))
+  state = exp.init_state()
+  images, labels = exp.test
+  batch = {"image": images[:8], "label": labels[:8]}
+  out = exp.fns.eval_step(state, batch, jax.random.key(0))
+  x = images[:8].reshape(8, -1).astype(np.float32) / 255
+  np.testing.assert_allclose(out["nmse"], out["mse"] / np.mean(x**2, -1), rtol=1e-5)
+  assert np.all(np.asarray(out["nmse"]) > 0)
 
 
 def test_check_classes():
@@ -101,7 +114,7 @@ def test_two_classes_write_results_and_resume(tmp_path, capsys):
   assert set(k for k in out if k.startswith("auroc/")) == {"auroc/c0", "auroc/c1", "auroc/mean"}
   assert all(0.0 <= out[f"auroc/c{c}"] <= 1.0 for c in (0, 1))
   assert out["auroc/mean"] == pytest.approx((out["auroc/c0"] + out["auroc/c1"]) / 2)
-  assert out["protocol/score"] == "mse" and out["protocol/steps_per_class"] == 2
+  assert out["protocol/score"] == "nmse" and out["protocol/steps_per_class"] == 2
   assert out["protocol/n_test"] == 1000
   assert lines[0] == f"class 0: AUROC {out['auroc/c0']:.4f} (400 training images, 2 steps)"
   with open(f"{root}/anomaly.json") as f:

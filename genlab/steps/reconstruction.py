@@ -104,7 +104,10 @@ def make(model, config) -> StepFns:
     variables = {"params": state.params["ae"]}
     logits, code = model.apply(variables, x)
     err = mse(logits, x)
+    energy = jnp.mean(jnp.square(x).reshape(x.shape[0], -1), -1)
     out = {"loss": rec_loss(logits, x), "mse": err, "psnr": psnr(err),
+           # ‖x̂ − x‖² / ‖x‖²: the error relative to the image's ink (anomaly score).
+           "nmse": err / jnp.maximum(energy, 1e-12),
            "mean_activation": jnp.mean(code.reshape(code.shape[0], -1), -1)}
     if noise.mask_prob > 0 or noise.gaussian_std > 0:
       x_noisy = transforms.corrupt(jax.random.fold_in(rng, 1), x, noise.mask_prob,
