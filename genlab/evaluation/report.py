@@ -5,7 +5,7 @@ import os
 from genlab.evaluation import figures
 from genlab.writers import read_metrics
 
-_CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "test/neg_elbo", "train/kl",
+_CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "test/neg_elbo", "test/accuracy", "train/kl",
                "train/grad_norm", "train/steps_per_sec"]
 
 _CONVENTIONS = {

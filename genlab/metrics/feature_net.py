@@ -2,10 +2,10 @@
 
 The cache entry is an ordinary genlab workdir under
 `<genlab data dir>/genlab_feature_nets/<dataset>-<architecture>-<digest>/`, where the
-digest hashes the architecture version and the classifier's whole config (architecture, steps, optimizer, data). A
-different architecture or step count is a different entry, never a silent reuse;
-an interrupted training resumes from its checkpoint; a file lock makes concurrent
-evaluations wait for one trainer instead of racing.
+digest hashes the architecture version and the classifier's whole config (steps,
+optimizer, data). A different architecture or step count is a different entry, never
+a silent reuse; an interrupted training resumes from its checkpoint; a file lock makes
+concurrent evaluations wait for one trainer instead of racing.
 """
 
 from __future__ import annotations
