@@ -136,3 +136,25 @@ def finalize(c: ml_collections.ConfigDict, variants: set) -> ml_collections.Conf
     smoke(c)
   c.lock()
   return c
+
+
+def gan() -> ml_collections.ConfigDict:
+  """The adversarial family on mnist5k: an unconditional MLP GAN, non-saturating loss."""
+  c = base()
+  c.step_family = "adversarial"
+  c.model = ml_collections.ConfigDict(dict(
+      name="mlp_gan", latent_size=64, g_hidden=(256, 256, 256), d_hidden=(256, 256, 256),
+      activation="relu",  # the generator's; the discriminator uses leaky ReLU
+      conditional=False))  # True: G and D both see one-hot labels
+  # `optim` is unused: G and D have their own optimizers (two time-scale updates).
+  c.gan = ml_collections.ConfigDict(dict(
+      loss="ns",  # a genlab.losses.ADVERSARIAL_LOSSES name
+      n_critic=1,  # D updates per G update, all inside one train step
+      g_lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.999,
+      g_optimizer="adam", d_optimizer="adam",  # adam | rmsprop | sgd
+      ema_decay=0.0,  # > 0: keep an EMA of G's params; evaluation samples from it
+      gp_weight=0.0,  # WGAN-GP λ
+      r1_gamma=0.0,  # R1 γ (the penalty is scaled by γ/2)
+      weight_clip=0.0,  # > 0: clip D's params to [−c, c] after each update (WGAN)
+      aux_weights={}))  # {AUX_G_LOSSES name: weight}: extra generator terms (L1, cycle)
+  return c

@@ -4,7 +4,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from genlab.models import autoencoders, classifier, vae
+from genlab.models import autoencoders, classifier, gan, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -40,10 +40,25 @@ def _classifier(cfg, info) -> nn.Module:
       feature_size=cfg.feature_size, dropout=cfg.dropout)
 
 
+def _mlp_gan(cfg, info) -> nn.Module:
+  num_classes = info["num_classes"] if cfg.conditional else 0
+  if cfg.conditional and not num_classes:
+    raise ValueError("model 'mlp_gan' with conditional=True needs a labelled dataset")
+  # Images in [0, 1] through a sigmoid; points (the 2-D toy sets) are unbounded.
+  output = "sigmoid" if info["modality"] == "images" else "linear"
+  return gan.GAN(
+      generator=gan.MLPGenerator(
+          image_shape=tuple(info["image_shape"]), hidden=tuple(cfg.g_hidden),
+          latent_size=cfg.latent_size, activation=cfg.activation, output=output,
+          num_classes=num_classes),
+      discriminator=gan.MLPDiscriminator(hidden=tuple(cfg.d_hidden), num_classes=num_classes))
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
 MODELS.register("classifier", _classifier)
+MODELS.register("mlp_gan", _mlp_gan)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

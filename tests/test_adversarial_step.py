@@ -1,0 +1,209 @@
+"""The adversarial step family: G/D split, n_critic, TTUR, EMA, D regularizers, batch stats."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.configs import presets
+from genlab import experiment, models, steps, train
+from genlab.data import toy
+from genlab.models.gan import GAN
+from genlab.steps import adversarial
+
+POINTS_INFO = {"image_shape": (2,), "modality": "points", "num_classes": 25}
+BATCH = 16
+
+
+def _fake_mean_loss(model, config):
+  """A test generator term: the mean of the fakes (checks the aux-loss hook)."""
+  del model, config
+  return lambda g_params, batch, fake, rng: jnp.mean(fake)
+
+
+if "test_fake_mean" not in adversarial.AUX_G_LOSSES:
+  adversarial.AUX_G_LOSSES.register("test_fake_mean", _fake_mean_loss)
+
+
+def _config(data_name="grid25", **gan):
+  """presets.gan() with tiny networks; `gan` overrides fields of the gan section."""
+  c = presets.gan()
+  c.data.name = data_name
+  c.data.batch_size, c.data.eval_batch_size = BATCH, 500
+  c.model.latent_size, c.model.g_hidden, c.model.d_hidden = 4, (16,), (16,)
+  for key, value in gan.items():
+    c.gan[key] = value
+  return c
+
+
+def _points_batch(seed=0):
+  points, modes = toy.sample("grid25", BATCH, seed=seed)
+  return {"image": jnp.asarray(points), "label": jnp.asarray(modes)}
+
+
+def _fns(config, model=None):
+  model = model or models.build(config.model, POINTS_INFO)
+  return steps.build(config, model)
+
+
+def _init_and_step(fns, num_steps=1, seed=0):
+  """(initial state, state after `num_steps`, last metrics) on toy batches."""
+  state0 = jax.jit(fns.init)(jax.random.key(1), _points_batch())
+  step = jax.jit(fns.train_step)
+  state, metrics = state0, None
+  for i in range(num_steps):
+    state, metrics = step(state, _points_batch(seed + i), jax.random.key(2))
+  return state0, state, jax.device_get(metrics)
+
+
+def _adam_count(opt_state) -> int:
+  return int(opt_state[0].count)  # optax.adam = chain(scale_by_adam, scale_by_lr)
+
+
+def _changed(a, b) -> bool:
+  return any(not np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+# ------------------------------------------------------------------ build
+
+
+# grid25 runs conditional, so the unconditional points path is left to the tests below.
+@pytest.mark.parametrize("data_name,conditional", [("mnist5k", False), ("grid25", True)])
+def test_builds_and_steps(data_name, conditional):
+  config = _config(data_name)
+  config.model.conditional = conditional
+  exp = experiment.build(config)
+  state = exp.init_state()
+  assert set(state.params) == set(state.opt_state) == {"g", "d"}
+  images, labels = exp.train
+  batch = {"image": jnp.asarray(images[:BATCH]), "label": jnp.asarray(labels[:BATCH])}
+  new_state, metrics = jax.jit(exp.fns.train_step)(state, batch, exp.rngs()["train"])
+  assert int(new_state.step) == 1
+  for key in ("loss", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy",
+              "g_grad_norm", "d_grad_norm"):
+    assert np.isfinite(metrics[key]), key
+  assert "gp" not in metrics and "r1" not in metrics  # regularizers are off by default
+  assert metrics["loss"] == metrics["g_loss"]  # no auxiliary terms by default
+
+  out = jax.jit(exp.fns.eval_step)(new_state, batch, exp.rngs()["eval"])
+  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in ("d_real", "d_fake", "loss")}
+  shown = jax.jit(exp.fns.visualize)(new_state, batch)
+  if data_name == "mnist5k":
+    samples = np.asarray(shown["samples"])
+    assert samples.shape == (BATCH, 28, 28, 1)
+    assert samples.min() >= 0 and samples.max() <= 1  # sigmoid output: pixels in [0, 1]
+  else:
+    assert shown == {}
+  if conditional:  # the generator listens to its labels
+    z = jnp.zeros((BATCH, config.model.latent_size))
+    g = {"params": {"generator": new_state.params["g"]}}
+    a = exp.model.apply(g, z, batch["label"], method="generate")
+    b = exp.model.apply(g, z, (batch["label"] + 1) % 25, method="generate")
+    assert a.shape == (BATCH, 2) and not np.allclose(a, b)
+
+
+# ------------------------------------------------------------ the schedule
+
+
+def test_n_critic_updates_and_independent_g_learning_rate():
+  state0, state, _ = _init_and_step(_fns(_config(n_critic=3, g_lr=0.0)), num_steps=2)
+  assert _adam_count(state.opt_state["d"]) == 6
+  assert _adam_count(state.opt_state["g"]) == 2
+  # Two time scales: g_lr = 0 freezes G while D keeps learning.
+  assert not _changed(state0.params["g"], state.params["g"])
+  assert _changed(state0.params["d"], state.params["d"])
+
+
+def test_train_loop_compiles_step_once(tmp_path):
+  config = _config("mnist5k", ema_decay=0.9)
+  t = config.train
+  t.num_steps, t.log_every, t.eval_every, t.sample_every, t.checkpoint_every = 6, 3, 6, 6, 6
+  result = train.run(config, str(tmp_path / "run"))
+  assert result["step"] == 6
+  assert result["compiles"] == {0: 1}
+  assert np.isfinite(result["test/loss"]) and 0 <= result["test/d_real"] <= 1
+
+
+# ------------------------------------------------------------------ EMA, aux
+
+
+def test_ema_is_exact_and_used_for_evaluation():
+  fns = _fns(_config(ema_decay=0.5, d_lr=0.0))
+  state0, state, _ = _init_and_step(fns)
+  # d_lr = 0 freezes D while G moves (the other half of the two time scales).
+  assert not _changed(state0.params["d"], state.params["d"])
+  assert _changed(state0.params["g"], state.params["g"])
+  expected = jax.tree.map(lambda old, new: 0.5 * old + 0.5 * new,
+                          state0.params["g"], state.params["g"])
+  for a, b in zip(jax.tree.leaves(state.extra["g_ema"]), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+  eval_step, batch, rng = jax.jit(fns.eval_step), _points_batch(5), jax.random.key(3)
+  zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+  base = eval_step(state, batch, rng)["d_fake"]
+  # Breaking the raw G params changes nothing; breaking the EMA copy changes the fakes.
+  raw_broken = state.replace(params={**state.params, "g": zeros(state.params["g"])})
+  np.testing.assert_array_equal(eval_step(raw_broken, batch, rng)["d_fake"], base)
+  ema_broken = state.replace(extra={"g_ema": zeros(state.extra["g_ema"])})
+  assert not np.allclose(eval_step(ema_broken, batch, rng)["d_fake"], base)
+
+
+def test_aux_generator_loss_is_added_with_its_weight():
+  _, _, metrics = _init_and_step(_fns(_config(aux_weights={"test_fake_mean": 2.0})))
+  assert np.isfinite(metrics["aux_test_fake_mean"])
+  np.testing.assert_allclose(metrics["loss"],
+                             metrics["g_loss"] + 2.0 * metrics["aux_test_fake_mean"], rtol=1e-5)
+
+
+# ------------------------------------------------------------ D regularizers
+
+
+def test_weight_clip_and_penalties():
+  clip = 0.01
+  fns = _fns(_config(loss="wasserstein", n_critic=2, d_lr=0.1, weight_clip=clip,
+                     gp_weight=10.0, r1_gamma=1.0))
+  state0, state, metrics = _init_and_step(fns)
+  assert max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(state0.params["d"])) > clip
+  for p in jax.tree.leaves(state.params["d"]):
+    assert float(jnp.max(jnp.abs(p))) <= clip
+  for key in ("gp", "r1"):
+    assert np.isfinite(metrics[key]) and metrics[key] > 0, key
+
+
+def test_unknown_optimizer_and_bad_n_critic_fail_clearly():
+  with pytest.raises(ValueError, match="rmsprop"):
+    _fns(_config(d_optimizer="adagrad"))
+  with pytest.raises(ValueError, match="n_critic"):
+    _fns(_config(n_critic=0))
+
+
+# ------------------------------------------------------------ batch statistics
+
+
+class _BNGenerator(nn.Module):
+  @nn.compact
+  def __call__(self, z, labels=None, train=False):
+    h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.5)(nn.Dense(8)(z)))
+    return nn.Dense(2)(h)
+
+
+class _BNDiscriminator(nn.Module):
+  @nn.compact
+  def __call__(self, x, labels=None, train=False):
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.5)(nn.Dense(8)(x))
+    return nn.Dense(1)(nn.leaky_relu(h, 0.2))[:, 0]
+
+
+def test_batch_stats_are_threaded_per_network():
+  fns = _fns(_config(), GAN(generator=_BNGenerator(), discriminator=_BNDiscriminator()))
+  state0, state, metrics = _init_and_step(fns, num_steps=2)
+  assert np.isfinite(metrics["loss"])
+  for net in ("g", "d"):
+    assert set(state.model_state[net]) == {"batch_stats"}
+    assert _changed(state0.model_state[net], state.model_state[net]), net
+  # Evaluation uses the running averages, so each example's scores are its own.
+  eval_step, batch, rng = jax.jit(fns.eval_step), _points_batch(7), jax.random.key(0)
+  full = eval_step(state, batch, rng)["d_real"]
+  half = eval_step(state, {k: v[:BATCH // 2] for k, v in batch.items()}, rng)["d_real"]
+  np.testing.assert_allclose(full[:BATCH // 2], half, rtol=1e-5)
