@@ -17,6 +17,8 @@ import pytest
 
 from conftest import CONFIG_FILES, REPO_ROOT, load_config
 from genlab import data, experiment
+from genlab.evaluation.representation import ENCODERS
+from genlab.evaluation.sampling import SAMPLERS
 from genlab.metrics import feature_net
 
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
@@ -72,11 +74,16 @@ def _pipeline(config_arg: str, workdir: str) -> dict:
 
 
 # Config variants with their own code paths, run like the per-file smoke configs.
-_VARIANTS = {"vae_grid25": ("vae", "grid25,smoke")}
+_VARIANTS = {"vae_grid25": ("vae", "grid25,smoke"), "gan_grid25": ("gan", "grid25,smoke")}
 
 # The final test score the loop logs and evaluate re-computes, per step family.
 _PRIMARY = {"reconstruction": "test/mse", "elbo": "test/neg_elbo",
-            "classification": "test/accuracy"}
+            "classification": "test/accuracy", "adversarial": "test/d_real"}
+
+# The loop's sample grids (samples/NAME_STEP.png) and the report figure that must
+# exist, per step family; the rest show inputs and reconstructions.
+_GRIDS = {"classification": ("input",), "adversarial": ("samples",)}
+_REPORT_FIGURE = {"classification": None, "adversarial": "samples.png"}
 
 
 # name -> (command args, substrings the error line must contain)
@@ -126,8 +133,8 @@ class _Jobs:
     self._pool = ThreadPoolExecutor(2)
     # Longest first, so the short error cases fill the gaps at the end.
     runs = {n: f"{n}.py:smoke" for n in names}
-    if "test_toy_points_train_evaluate_sample" in selected:
-      runs.update({v: f"{name}.py:{arg}" for v, (name, arg) in _VARIANTS.items()})
+    runs.update({v: f"{name}.py:{arg}" for v, (name, arg) in _VARIANTS.items()
+                 if f"test_toy_points_train_evaluate_sample[{v}]" in selected})
     self.smoke = {n: (self._pool.submit(_pipeline, arg, str(root / n)), str(root / n))
                   for n, arg in runs.items()}
     self.bad = {c: self._pool.submit(self._timed, c) for c in cases}
@@ -191,9 +198,8 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
 
   # Sample grids and TensorBoard events.
   samples = os.listdir(os.path.join(workdir, "samples"))
-  assert f"input_{steps:07d}.png" in samples
-  if family != "classification":
-    assert f"reconstruction_{steps:07d}.png" in samples
+  for grid in _GRIDS.get(family, ("input", "reconstruction")):
+    assert f"{grid}_{steps:07d}.png" in samples
   assert all(s.endswith(".png") for s in samples)
   events = [e for e in os.listdir(os.path.join(workdir, "tensorboard"))
             if e.startswith("events.out.tfevents")]
@@ -214,12 +220,19 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
   elif family == "reconstruction":
     _check_reconstruction_scores(config, scores)
     noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
-  if family in ("elbo", "reconstruction"):
-    _check_sample_and_probe_scores(config, scores)
+  elif family == "adversarial":
+    _check_adversarial_scores(scores)
+  if family in SAMPLERS:
+    _check_sample_scores(config, scores)
+  if family in ENCODERS and config.eval.probe:
+    _check_probe_scores(scores)
+  else:
+    assert not any(k.startswith("probe/") for k in scores)
 
   images = _report_images(workdir)
-  if family != "classification":
-    assert any(i.endswith("reconstructions.png") for i in images)
+  figure = _REPORT_FIGURE.get(family, "reconstructions.png")
+  if figure:
+    assert any(i.endswith(figure) for i in images)
   if noisy:
     assert any(i.endswith("denoising.png") for i in images)
 
@@ -242,7 +255,7 @@ def _report_images(workdir: str) -> list[str]:
   return images
 
 
-def _check_sample_and_probe_scores(config, scores):
+def _check_sample_scores(config, scores):
   n = min(config.eval.num_samples, 1000)
   assert scores["protocol/n_real"] == scores["protocol/n_fake"] == n
   assert scores["protocol/real_split"] == "test"
@@ -252,6 +265,9 @@ def _check_sample_and_probe_scores(config, scores):
   assert 0 <= scores["samples/class_entropy"] <= np.log(10) + 1e-9
   for key in ("precision", "recall", "coverage"):
     assert 0 <= scores[f"samples/{key}"] <= 1
+
+
+def _check_probe_scores(scores):
   for prefix in ("", "pixels_", "pca_"):
     for budget in ("10", "100", "all"):
       assert 0 < scores[f"probe/{prefix}acc_{budget}"] <= 1
@@ -274,6 +290,13 @@ def _check_reconstruction_scores(config, scores):
 
 
 
+def _check_adversarial_scores(scores):
+  for key in ("test/d_real", "test/d_fake"):
+    assert 0 <= scores[key] <= 1, key
+  assert scores["test/loss"] >= 0
+  assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
+
+
 def _check_elbo_scores(scores):
   expected = {"step", "test/neg_elbo", "test/rec", "test/kl", "test/nll_iwae", "config/iwae_k",
               "test/active_units", "config/latent_size"}
@@ -282,14 +305,15 @@ def _check_elbo_scores(scores):
   assert scores["test/nll_iwae"] <= scores["test/neg_elbo"]
 
 
-def test_toy_points_train_evaluate_sample(cli_runs, tmp_path):
-  future, workdir = cli_runs.smoke["vae_grid25"]
+@pytest.mark.parametrize("variant", list(_VARIANTS))
+def test_toy_points_train_evaluate_sample(variant, cli_runs, tmp_path):
+  future, workdir = cli_runs.smoke[variant]
   runs = future.result()
   for step in ("train", "evaluate", "rerun"):
     _ok(runs[step])
   with open(os.path.join(workdir, "eval.json")) as f:
     scores = json.load(f)
-  assert scores["protocol/n_fake"] == load_config(*_VARIANTS["vae_grid25"]).eval.num_samples
+  assert scores["protocol/n_fake"] == load_config(*_VARIANTS[variant]).eval.num_samples
   assert 0 <= scores["samples/modes"] <= 25 and 0 <= scores["samples/hq_fraction"] <= 1
   assert scores["samples/reverse_kl"] >= 0
   assert not any(k.startswith("probe/") or k == "samples/dfid" for k in scores)

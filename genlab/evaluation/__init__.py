@@ -9,7 +9,7 @@ import os
 
 from genlab import experiment, metrics
 from genlab.data import toy
-from genlab.evaluation import autoencoder, classifier, figures_2d, report, representation, vae
+from genlab.evaluation import autoencoder, classifier, figures_2d, gan, report, representation, vae
 from genlab.evaluation.sampling import SAMPLERS
 from genlab.registry import Registry
 
@@ -17,6 +17,7 @@ EVALUATORS: Registry = Registry("evaluator")
 EVALUATORS.register("reconstruction", autoencoder.evaluate)
 EVALUATORS.register("elbo", vae.evaluate)
 EVALUATORS.register("classification", classifier.evaluate)
+EVALUATORS.register("adversarial", gan.evaluate)
 
 
 restore = experiment.restore  # (Experiment, TrainState) of a workdir's newest checkpoint

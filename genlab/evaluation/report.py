@@ -6,6 +6,7 @@ from genlab.evaluation import figures
 from genlab.writers import read_metrics
 
 _CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "test/neg_elbo", "test/accuracy", "train/kl",
+               "train/d_loss", "train/g_loss", "train/d_real", "train/d_fake",
                "train/grad_norm", "train/steps_per_sec"]
 
 _CONVENTIONS = {
@@ -19,6 +20,14 @@ _CONVENTIONS = {
         "posterior sample per image; `nll_iwae` is the importance-weighted bound with "
         "`config/iwae_k` samples; `active_units` counts latent dimensions whose posterior-"
         "mean variance across the test set exceeds 0.01."),
+    "adversarial": (
+        "Conventions: `d_real` is the mean of D(x) = sigmoid(logit) over the test images, "
+        "`d_fake` the mean of D(G(z)) over as many fresh fakes (one z per test image; the "
+        "EMA generator when `gan.ema_decay` > 0), both networks in inference mode; `loss` is "
+        "D's cross-entropy on those pairs, −log D(x) − log(1 − D(G(z))), in nats (2·log 2 = "
+        "1.386 at the game's equilibrium D = ½). They describe the game at the last step, "
+        "not sample quality (see `samples/*`); for a Wasserstein critic the sigmoid of its "
+        "score is no probability. `model/params` counts G and D together."),
 }
 
 
@@ -54,6 +63,14 @@ def _fmt(v) -> str:
   return str(v)
 
 
+def _optimizer(c) -> str:
+  if "gan" in c:  # two players, two optimizers; `optim` is unused
+    g = c.gan
+    return (f"{g.loss} loss, G {g.g_optimizer} lr {g.g_lr}, D {g.d_optimizer} lr {g.d_lr}, "
+            f"{g.n_critic} D update(s) per G update")
+  return f"{c.optim.name} lr {c.optim.learning_rate}, {c.optim.schedule} schedule"
+
+
 def write(workdir: str, config, metrics: dict, figs: dict) -> str:
   """Writes workdir/report.md and returns its path."""
   records = read_metrics(workdir)
@@ -65,8 +82,7 @@ def write(workdir: str, config, metrics: dict, figs: dict) -> str:
       f"# genlab report: `{c.model.name}` on `{c.data.name}`",
       "",
       f"Step family `{c.step_family}`, trained for {metrics['step']} steps "
-      f"(batch {c.data.batch_size}, {c.optim.name} lr {c.optim.learning_rate}, "
-      f"{c.optim.schedule} schedule, seed {c.seed}). Full config: `config.json`.",
+      f"(batch {c.data.batch_size}, {_optimizer(c)}, seed {c.seed}). Full config: `config.json`.",
       "",
       "## Scores (test split)",
       "",

@@ -1,0 +1,70 @@
+"""GAN evaluation and sampling in-process: eval.json, report figures, the sampler."""
+
+import json
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import load_config
+from genlab import evaluation, experiment, train
+from genlab.evaluation.sampling import SAMPLERS
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  """(workdir, the loop's result) of a gan.py:smoke run."""
+  workdir = str(tmp_path_factory.mktemp("gan") / "run")
+  return workdir, train.run(load_config("gan", "smoke"), workdir)
+
+
+def test_evaluate_scores_and_figures(trained):
+  workdir, result = trained
+  scores = evaluation.evaluate(workdir)
+  with open(os.path.join(workdir, "eval.json")) as f:
+    assert json.load(f) == scores
+  # Same checkpoint, data and eval rng as the loop's last evaluation.
+  for key in ("test/d_real", "test/d_fake", "test/loss"):
+    assert scores[key] == pytest.approx(result[key], rel=1e-5), key
+  assert 0 <= scores["test/d_real"] <= 1 and 0 <= scores["test/d_fake"] <= 1
+  assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"]
+  assert scores["samples/dfid"] >= 0
+  assert scores["protocol/n_fake"] == load_config("gan", "smoke").eval.num_samples
+  assert scores["protocol/feature_net"].startswith("mnist5k-")
+  assert not any(k.startswith("probe/") for k in scores)  # no encoder, no probe
+  with open(os.path.join(workdir, "report.md")) as f:
+    report = f.read()
+  shown = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+  assert {"report/samples.png", "report/interpolation.png"} <= set(shown)
+  assert "d_real" in report and "D update(s) per G update" in report
+
+
+def test_sampler_images_and_label(trained):
+  workdir, _ = trained
+  exp, state = evaluation.restore(workdir)
+  sample = SAMPLERS.get("adversarial")
+  x = sample(exp, state, 5, jax.random.key(0), None)
+  assert x.shape == (5, 28, 28, 1) and x.min() >= 0 and x.max() <= 1
+  np.testing.assert_array_equal(x, sample(exp, state, 5, jax.random.key(0), None))
+  with pytest.raises(ValueError, match="unconditional") as e:
+    sample(exp, state, 5, jax.random.key(0), 3)
+  assert "\n" not in str(e.value) and "--label" in str(e.value)
+
+
+def test_sampler_points_and_ema():
+  config = load_config("gan", "grid25,smoke")
+  config.gan.ema_decay = 0.5
+  exp = experiment.build(config)
+  state = exp.init_state()
+  sample = SAMPLERS.get("adversarial")
+  points = sample(exp, state, 7, jax.random.key(0), None)
+  assert points.shape == (7, 2) and np.isfinite(points).all()
+  # Samples come from the EMA copy of G, as in the step's eval_step and sample grids.
+  zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
+  raw_broken = state.replace(params={**state.params, "g": zeros(state.params["g"])})
+  np.testing.assert_array_equal(sample(exp, raw_broken, 7, jax.random.key(0), None), points)
+  ema_broken = state.replace(extra={"g_ema": zeros(state.extra["g_ema"])})
+  assert not np.allclose(sample(exp, ema_broken, 7, jax.random.key(0), None), points)
