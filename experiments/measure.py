@@ -49,6 +49,9 @@ ROWS = [
     ("vae_ring8", "vae.py:ring8", _TOY_KEYS),
     ("vae_grid25", "vae.py:grid25", _TOY_KEYS),
     ("classifier", "classifier.py", ["test/accuracy", "test/loss"]),
+    ("gan", "gan.py", ["samples/dfid", "samples/precision", "samples/recall",
+                       "samples/class_entropy", "test/d_real", "test/d_fake"]),
+    ("gan_grid25", "gan.py:grid25", _TOY_KEYS[:3] + ["test/d_real", "test/d_fake"]),
 ]
 # The lecture's representation claims, checked by probes and one-class anomaly AUROC.
 REPRESENTATION_ROWS = ["ae", "ae_over", "stacked_ae", "stacked_ae_layerwise",

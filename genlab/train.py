@@ -15,6 +15,7 @@ from genlab import experiment, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.evaluation.split import evaluate_split, means
+from genlab.monitor import LoopMonitor
 from genlab.writers import MetricWriter, Progress
 
 
@@ -76,6 +77,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
     return result
 
   writer = MetricWriter(workdir, resume_step=start)
+  monitor = LoopMonitor.build(exp, writer, start)  # None when the family has no monitor
   batches = pipeline.Prefetcher(
       pipeline.train_batches(*exp.train, config.data.batch_size, config.seed), start,
       put=lambda b: sharding.put_batch(b, mesh))
@@ -97,8 +99,12 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         logged["train/stage"] = fns.stage_at(step)
         writer.scalars(done, logged)
         progress.update(done, f"loss {logged['train/loss']:.4f}")
+        if monitor:
+          monitor.log(done, logged)
       if done % tc.eval_every == 0 or last:
         result = evaluate(done)
+        if monitor:
+          monitor.evaluate(done, state)
       if images_shown and (done % tc.sample_every == 0 or last):
         for name, images in jax.device_get(visualize(state, shown)).items():
           writer.images(done, name, images, ncol=8)

@@ -157,4 +157,21 @@ def gan() -> ml_collections.ConfigDict:
       r1_gamma=0.0,  # R1 γ (the penalty is scaled by γ/2)
       weight_clip=0.0,  # > 0: clip D's params to [−c, c] after each update (WGAN)
       aux_weights={}))  # {AUX_G_LOSSES name: weight}: extra generator terms (L1, cycle)
+  # genlab.monitor.GanMonitor: alarms for the failure modes, in the log and the report.
+  c.monitor = ml_collections.ConfigDict(dict(
+      enabled=True,
+      patience=5,  # log intervals a condition must hold before its alarm
+      # Measured on mnist5k with D winning at once: minimax gives |∇G| ≈ 1e-3, the
+      # non-saturating loss ≈ 1 against the same D.
+      vanish_d_fake=0.05, vanish_g_grad=0.01,
+      imbalance_high=0.98,  # D accuracy above: D wins
+      imbalance_low=0.52,  # D accuracy within [0.48, 0.52]: D at chance
+      # Oscillation over the last `window` logs of d_loss/g_loss: net change below
+      # ratio × total variation, and std above swing × the mean |loss|.
+      oscillation_window=20, oscillation_ratio=0.25, oscillation_swing=0.25,
+      # Mode collapse, checked at each evaluation (toy data in the loop, class entropy
+      # of image samples at evaluation): modes < mode_drop × the best so far, or
+      # < mode_fraction × all modes, or class entropy < min_class_entropy nats.
+      mode_drop=0.8, mode_fraction=0.2, min_class_entropy=1.5,
+      mode_patience=2))  # evaluations
   return c

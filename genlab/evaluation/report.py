@@ -2,6 +2,8 @@
 
 import os
 
+from genlab import monitor
+from genlab.data import toy
 from genlab.evaluation import figures
 from genlab.writers import read_metrics
 
@@ -71,6 +73,35 @@ def _optimizer(c) -> str:
   return f"{c.optim.name} lr {c.optim.learning_rate}, {c.optim.schedule} schedule"
 
 
+def _gan_health(records: list, config, metrics: dict) -> list[str]:
+  """The "GAN health" section: alarms the loop logged, then the final samples' check."""
+  steps: dict = {}
+  for r in records:
+    for key in r:
+      if key.startswith("alarm/"):
+        steps.setdefault(key[len("alarm/"):], []).append(r["step"])
+  lines = ["## GAN health", ""]
+  if steps:
+    lines += ["| alarm | raised at step(s) | meaning |", "|---|---|---|",
+              *[f"| `{name}` | {', '.join(map(str, s))} | {monitor.GAN_ALARMS.get(name, '')} |"
+                for name, s in sorted(steps.items())]]
+  else:
+    lines.append("no alarm during training.")
+  cfg, why = config.get("monitor"), None
+  if cfg is not None:
+    # Absolute rules only: the loop's drops against its best are alarms already, and
+    # its mode counts use another sample size than `eval.num_samples`.
+    spec = toy.TOY_SETS.get(config.data.name)
+    why = monitor.sample_collapse(
+        cfg, {k: v for k, v in metrics.items() if k.startswith("samples/")},
+        num_modes=None if spec is None else len(spec.centers))
+  if why:  # the class entropy of image samples is only measured here
+    lines += ["", f"Final samples: {why}."]
+  lines += ["", "Alarms are genlab.monitor's rules on the logged train metrics "
+            "(thresholds in the config's `monitor` section; see `alarm/*` in metrics.jsonl).", ""]
+  return lines
+
+
 def write(workdir: str, config, metrics: dict, figs: dict) -> str:
   """Writes workdir/report.md and returns its path."""
   records = read_metrics(workdir)
@@ -94,6 +125,8 @@ def write(workdir: str, config, metrics: dict, figs: dict) -> str:
       "",
       *[f"{note}\n" for key, note in _KEY_NOTES.items() if key in metrics],
   ]
+  if c.step_family == "adversarial":
+    lines += _gan_health(records, c, metrics)
   if curves:
     lines += ["## Training curves", "", f"![curves]({os.path.relpath(curves, workdir)})", ""]
   for title, path in figs.items():
