@@ -237,7 +237,7 @@ def class_entropy(predicted_labels: np.ndarray, num_classes: int) -> float:
                      f"[{labels.min()}, {labels.max()}]")
   p = np.bincount(labels, minlength=num_classes) / len(labels)
   p = p[p > 0]  # 0·log 0 = 0
-  return float(-np.sum(p * np.log(p)))
+  return float(-np.sum(p * np.log(p))) + 0.0  # + 0.0: a single class gives 0.0, not -0.0
 
 
 def class_accuracy(predicted_labels: np.ndarray, requested_labels: np.ndarray) -> float:
