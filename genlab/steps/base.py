@@ -66,3 +66,17 @@ def apply_gradients(tx: optax.GradientTransformation, params: Any, opt_state: An
              f"{prefix}param_norm": optax.global_norm(params),
              f"{prefix}update_norm": optax.global_norm(updates)}
   return params, opt_state, metrics
+
+
+def update_network(tx: optax.GradientTransformation, state: TrainState, name: str, grads: Any,
+                   **changes) -> tuple[TrainState, Metrics]:
+  """One optimizer update of network `name` and the step counter (single-network families).
+
+  Returns:
+    (the new state, with any other fields in `changes` replaced; the update's norms).
+  """
+  params, opt_state, norms = apply_gradients(
+      tx, state.params[name], state.opt_state[name], grads)
+  new_state = state.replace(step=state.step + 1, params={**state.params, name: params},
+                            opt_state={**state.opt_state, name: opt_state}, **changes)
+  return new_state, norms

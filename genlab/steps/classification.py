@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from genlab import optim, state as state_lib
-from genlab.steps.base import StepFns, apply_gradients, to_unit_float
+from genlab.steps.base import StepFns, update_network, to_unit_float
 
 
 def random_shift(rng: jax.Array, x: jax.Array, max_shift: int) -> jax.Array:
@@ -47,10 +47,7 @@ def make(model, config) -> StepFns:
     x = random_shift(r_shift, to_unit_float(batch["image"]), max_shift)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
         state.params["classifier"], x, batch["label"], r_drop)
-    params, opt_state, norms = apply_gradients(
-        tx, state.params["classifier"], state.opt_state["classifier"], grads)
-    new_state = state.replace(step=state.step + 1, params={"classifier": params},
-                              opt_state={"classifier": opt_state})
+    new_state, norms = update_network(tx, state, "classifier", grads)
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from genlab import optim, state as state_lib
 from genlab.losses import bce, gaussian_kl, gaussian_nll
 from genlab.models.vae import reparameterize
-from genlab.steps.base import StepFns, apply_gradients, model_inputs, to_unit_float
+from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
 
 
 # likelihood -> the decoder's mean as a function of its raw output. `gaussian` is for
@@ -81,10 +81,7 @@ def make(model, config) -> StepFns:
     x = inputs(batch, r_bin)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
         state.params["vae"], x, r_z, beta_at(config, state.step))
-    params, opt_state, norms = apply_gradients(
-        tx, state.params["vae"], state.opt_state["vae"], grads)
-    new_state = state.replace(step=state.step + 1, params={"vae": params},
-                              opt_state={"vae": opt_state})
+    new_state, norms = update_network(tx, state, "vae", grads)
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng):

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from genlab import optim, state as state_lib
 from genlab.data import transforms
 from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
-from genlab.steps.base import StepFns, apply_gradients, model_inputs, to_unit_float
+from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
 
 
 def sparsity_penalty(code: jax.Array, running: jax.Array, cfg) -> tuple[jax.Array, jax.Array]:
@@ -93,10 +93,7 @@ def make(model, config) -> StepFns:
     x_in = transforms.corrupt(r_noise, x, noise.mask_prob, noise.gaussian_std)
     grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
         state.params["ae"], x, x_in, state.extra, stage)
-    params, opt_state, norms = apply_gradients(
-        tx, state.params["ae"], state.opt_state["ae"], grads)
-    new_state = state.replace(step=state.step + 1, params={"ae": params},
-                              opt_state={"ae": opt_state}, extra=extra)
+    new_state, norms = update_network(tx, state, "ae", grads, extra=extra)
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng):
