@@ -25,6 +25,7 @@ _ANOMALY = flags.DEFINE_bool("anomaly", True, "run the one-class anomaly protoco
 _AE_KEYS = ["test/mse", "baseline/pca_mse", "test/mse_over_pca", "test/psnr"]
 _VAE_KEYS = ["test/neg_elbo", "test/nll_iwae", "test/rec", "test/kl", "test/active_units"]
 _TOY_KEYS = ["samples/modes", "samples/hq_fraction", "samples/reverse_kl", "test/neg_elbo"]
+_GAN_KEYS = ["samples/dfid", "samples/precision", "samples/recall", "samples/class_entropy"]
 ROWS = [
     ("ae", "ae.py", _AE_KEYS),
     ("ae_over", "ae.py:over", _AE_KEYS),
@@ -52,6 +53,13 @@ ROWS = [
     ("gan", "gan.py", ["samples/dfid", "samples/precision", "samples/recall",
                        "samples/class_entropy", "test/d_real", "test/d_fake"]),
     ("gan_grid25", "gan.py:grid25", _TOY_KEYS[:3] + ["test/d_real", "test/d_fake"]),
+    ("gan_grid25_best", "gan.py:grid25_best", _TOY_KEYS[:3]),
+    ("gan_ring8", "gan.py:ring8", _TOY_KEYS[:3]),
+    ("gan_ring8_best", "gan.py:ring8_best", _TOY_KEYS[:3]),
+    ("dcgan", "dcgan.py", _GAN_KEYS),
+    ("cgan", "cgan.py", _GAN_KEYS + ["samples/class_accuracy"]),
+    ("wgan", "wgan.py", _GAN_KEYS + ["health/critic_dfid_spearman"]),
+    ("wgan_gp", "wgan.py:gp", _GAN_KEYS + ["health/critic_dfid_spearman"]),
 ]
 # The lecture's representation claims, checked by probes and one-class anomaly AUROC.
 REPRESENTATION_ROWS = ["ae", "ae_over", "stacked_ae", "stacked_ae_layerwise",

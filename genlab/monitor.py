@@ -214,7 +214,7 @@ class LoopMonitor:
         continue  # written by an interrupted run; about to be recomputed
       if any(key.startswith("train/") for key in record):
         self._monitor.update(record["step"], record)
-      if "test/modes" in record:
+      if "test/modes" in record or "samples/class_entropy" in record:
         self._monitor.update_samples(record["step"], record)
 
   @classmethod
@@ -235,17 +235,34 @@ class LoopMonitor:
     self._report(self._monitor.update(step, logged))
 
   def evaluate(self, step: int, state) -> dict:
-    """After each evaluation: mode coverage of 2-D toy samples (images: left to evaluation)."""
-    if self._toy is None:
-      return {}
+    """After each evaluation: sample scores, logged and checked for collapse.
+
+    2-D toy sets: `test/modes`, `test/hq_fraction` of PacGAN's 2,500 samples. Images,
+    when `monitor.sample_scores`: `samples/{dfid,class_entropy,precision,recall}` (and
+    `class_accuracy` when conditional) of `eval.num_samples` samples, the protocol of
+    experiments.evaluate, so training curves of dFID exist (e.g. WGAN's critic vs dFID).
+    """
     import jax  # the loop has it loaded; the alarm rules above stay jax-free
-    from genlab.evaluation.sampling import SAMPLERS
+    from genlab import metrics
+    from genlab.evaluation.sampling import SAMPLERS, requested_labels
     from genlab.metrics.modes import PROTOCOL_SAMPLES, evaluate_toy
-    rng = jax.random.fold_in(self._exp.rngs()["sample"], step)
-    fake = SAMPLERS.get(self._exp.config.step_family)(self._exp, state, PROTOCOL_SAMPLES, rng,
-                                                      None)
-    toy = evaluate_toy(self._toy, fake)
-    scores = {"test/modes": toy["modes"], "test/hq_fraction": toy["hq_fraction"]}
+    exp = self._exp
+    if self._toy is None and not exp.config.monitor.get("sample_scores", False):
+      return {}
+    num = PROTOCOL_SAMPLES if self._toy else exp.config.eval.num_samples
+    rng = jax.random.fold_in(exp.rngs()["sample"], step)
+    fake = SAMPLERS.get(exp.config.step_family)(exp, state, num, rng, None)
+    if self._toy:
+      toy = evaluate_toy(self._toy, fake)
+      scores = {"test/modes": toy["modes"], "test/hq_fraction": toy["hq_fraction"]}
+    else:
+      every = metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, num))
+      scores = {k: v for k, v in every.items() if k in _LOOP_SAMPLE_KEYS}
     self._writer.scalars(step, scores)
     self._report(self._monitor.update_samples(step, scores))
     return scores
+
+
+# What the loop logs of `genlab.metrics.score_samples` on images at each evaluation.
+_LOOP_SAMPLE_KEYS = ("samples/dfid", "samples/class_entropy", "samples/precision",
+                     "samples/recall", "samples/class_accuracy")

@@ -207,3 +207,88 @@ def test_batch_stats_are_threaded_per_network():
   full = eval_step(state, batch, rng)["d_real"]
   half = eval_step(state, {k: v[:BATCH // 2] for k, v in batch.items()}, rng)["d_real"]
   np.testing.assert_allclose(full[:BATCH // 2], half, rtol=1e-5)
+
+
+# ------------------------------------------------------------ packing (PacGAN)
+
+
+def test_pack_groups_joins_consecutive_examples_along_the_last_axis():
+  points = jnp.arange(16.0).reshape(8, 2)
+  packed = adversarial.pack_groups(points, 4)
+  assert packed.shape == (2, 8)
+  np.testing.assert_array_equal(packed[1], points[4:8].reshape(-1))
+  images = jnp.arange(8 * 3 * 3 * 2.0).reshape(8, 3, 3, 2)
+  packed = adversarial.pack_groups(images, 2)
+  assert packed.shape == (4, 3, 3, 4)
+  np.testing.assert_array_equal(packed[1, ..., :2], images[2])
+  np.testing.assert_array_equal(packed[1, ..., 2:], images[3])
+  assert adversarial.pack_groups(points, 1) is points
+
+
+class _FarGenerator(nn.Module):
+  """Every fake at (100, 100), far from any grid25 point (|x| < 5)."""
+
+  @nn.compact
+  def __call__(self, z, labels=None, train=False):
+    return 0.0 * nn.Dense(2)(z) + 100.0
+
+
+_SEEN_BY_D = []  # input shapes _MaxDiscriminator is traced with (Flax freezes list fields)
+
+
+class _MaxDiscriminator(nn.Module):
+  """Logit 50 − max(x) of a group: one (far) fake member makes a group score as fake."""
+
+  @nn.compact
+  def __call__(self, x, labels=None, train=False):
+    _SEEN_BY_D.append(x.shape)
+    return 50.0 - jnp.max(x, axis=-1) + 0.0 * nn.Dense(1)(x)[:, 0]
+
+
+@pytest.mark.parametrize("pack", [2, 4])
+def test_packed_discriminator_sees_unmixed_groups(pack):
+  _SEEN_BY_D.clear()
+  config = _config(pack=pack, gp_weight=1.0, r1_gamma=1.0)
+  fns = _fns(config, GAN(generator=_FarGenerator(), discriminator=_MaxDiscriminator()))
+  _, _, metrics = _init_and_step(fns)
+  # Every D call (init, both losses, GP, R1) sees [B/pack, pack·2].
+  assert _SEEN_BY_D and set(_SEEN_BY_D) == {(BATCH // pack, 2 * pack)}
+  # A group mixing reals with (far) fakes would score as fake.
+  assert metrics["d_accuracy"] == 1.0 and metrics["d_real"] > 1 - 1e-6
+  assert np.isfinite(metrics["gp"]) and np.isfinite(metrics["r1"])
+  state, _, _ = _init_and_step(fns)
+  out = jax.jit(fns.eval_step)(state, _points_batch(3), jax.random.key(0))
+  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in ("d_real", "d_fake", "loss")}
+  assert np.all(out["d_real"] > 1 - 1e-6) and np.all(out["d_fake"] < 1e-6)
+
+
+def test_pack_one_is_the_per_example_discriminator():
+  config = _config(pack=1)
+  model = models.build(config.model, POINTS_INFO)
+  fns = _fns(config, model)
+  batch, r_init = _points_batch(), jax.random.key(1)
+  state = jax.jit(fns.init)(r_init, batch)
+  # The same params as one D(G(z)) init pass (the step initializes G and D apart).
+  z = jax.random.normal(jax.random.split(r_init)[1], (BATCH, config.model.latent_size))
+  params, _ = adversarial.split_variables(model.init(jax.random.split(r_init)[0], z, None))
+  assert not _changed(params, state.params)
+  # Scores are per example: D applied to each point alone.
+  out = jax.jit(fns.eval_step)(state, batch, jax.random.key(0))
+  d = {"params": {"discriminator": state.params["d"]}}
+  expected = jax.nn.sigmoid(model.apply(d, batch["image"], method="discriminate"))
+  np.testing.assert_allclose(out["d_real"], expected, rtol=1e-5)
+
+
+def test_bad_pack_fails_clearly():
+  with pytest.raises(ValueError, match="gan.pack must be at least 1"):
+    _fns(_config(pack=0))
+  with pytest.raises(ValueError, match=r"data.batch_size=16 is not divisible by gan.pack=3"):
+    _fns(_config(pack=3))
+  config = _config(pack=4)
+  config.data.eval_batch_size = 250
+  with pytest.raises(ValueError, match=r"data.eval_batch_size=250 .* gan.pack=4"):
+    _fns(config)
+  config = _config(pack=2)
+  config.model.conditional = True
+  with pytest.raises(ValueError, match="unconditional"):
+    _fns(config, models.build(config.model, POINTS_INFO))

@@ -74,7 +74,11 @@ def _pipeline(config_arg: str, workdir: str) -> dict:
 
 
 # Config variants with their own code paths, run like the per-file smoke configs.
-_VARIANTS = {"vae_grid25": ("vae", "grid25,smoke"), "gan_grid25": ("gan", "grid25,smoke")}
+_VARIANTS = {"vae_grid25": ("vae", "grid25,smoke"), "gan_grid25": ("gan", "grid25,smoke"),
+             "gan_grid25_best": ("gan", "grid25_best,smoke"),
+             "gan_ring8_best": ("gan", "ring8_best,smoke")}
+# Image variants with their own code paths, checked like the per-file smoke configs.
+_IMAGE_VARIANTS = {"wgan_gp": ("wgan", "gp,smoke")}
 
 # The final test score the loop logs and evaluate re-computes, per step family.
 _PRIMARY = {"reconstruction": "test/mse", "elbo": "test/neg_elbo",
@@ -127,6 +131,7 @@ class _Jobs:
     experiment.write_or_check_config(load_config("ae", "smoke"), str(self.dirs["no_ckpt"]))
     data.dataset_info("mnist5k")  # prepare the embedded sets once, before parallel runs
     data.dataset_info("grid25")
+    data.dataset_info("ring8")
     # Train the smoke feature net once, before the parallel evaluations wait on its lock.
     feature_net.load("mnist5k", load_config("ae", "smoke").eval.feature_net_steps)
     self._root = root
@@ -135,6 +140,8 @@ class _Jobs:
     runs = {n: f"{n}.py:smoke" for n in names}
     runs.update({v: f"{name}.py:{arg}" for v, (name, arg) in _VARIANTS.items()
                  if f"test_toy_points_train_evaluate_sample[{v}]" in selected})
+    runs.update({v: f"{name}.py:{arg}" for v, (name, arg) in _IMAGE_VARIANTS.items()
+                 if f"test_image_variant_train_evaluate_resume[{v}]" in selected})
     self.smoke = {n: (self._pool.submit(_pipeline, arg, str(root / n)), str(root / n))
                   for n, arg in runs.items()}
     self.bad = {c: self._pool.submit(self._timed, c) for c in cases}
@@ -175,10 +182,18 @@ def cli_runs(background_jobs) -> _Jobs:
 
 
 @pytest.mark.parametrize("name", CONFIG_FILES)
-def test_smoke_train_evaluate_resume(name, cli_runs):
-  config = load_config(name, "smoke")
+def test_smoke_train_evaluate_resume(name, cli_runs, tmp_path):
   future, workdir = cli_runs.smoke[name]
-  runs = future.result()
+  _check_pipeline(load_config(name, "smoke"), future.result(), workdir, tmp_path)
+
+
+@pytest.mark.parametrize("variant", list(_IMAGE_VARIANTS))
+def test_image_variant_train_evaluate_resume(variant, cli_runs, tmp_path):
+  future, workdir = cli_runs.smoke[variant]
+  _check_pipeline(load_config(*_IMAGE_VARIANTS[variant]), future.result(), workdir, tmp_path)
+
+
+def _check_pipeline(config, runs, workdir, tmp_path):
   steps = config.train.num_steps
 
   proc = runs["train"]
@@ -191,10 +206,13 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
   for r in records:
     assert isinstance(r["step"], int) and 0 < r["step"] <= steps
     keys = set(r) - {"step"}
-    assert keys and all(re.fullmatch(r"(train|test)/\w+", k) for k in keys), keys
+    assert keys and all(re.fullmatch(r"(train|test|samples)/\w+", k) for k in keys), keys
   family = config.step_family
   primary = _PRIMARY[family]
   assert max(r["step"] for r in records if primary in r) == steps
+  if config.get("monitor") and config.monitor.sample_scores:
+    # The in-loop sample scores at every evaluation, the last one included.
+    assert max(r["step"] for r in records if "samples/dfid" in r) == steps
 
   # Sample grids and TensorBoard events.
   samples = os.listdir(os.path.join(workdir, "samples"))
@@ -222,6 +240,8 @@ def test_smoke_train_evaluate_resume(name, cli_runs):
     noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
   elif family == "adversarial":
     _check_adversarial_scores(scores)
+    if config.model.get("conditional"):
+      _check_conditional_sampling(scores, workdir, tmp_path)
   if family in SAMPLERS:
     _check_sample_scores(config, scores)
   if family in ENCODERS and config.eval.probe:
@@ -295,6 +315,16 @@ def _check_adversarial_scores(scores):
     assert 0 <= scores[key] <= 1, key
   assert scores["test/loss"] >= 0
   assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
+
+
+def _check_conditional_sampling(scores, workdir, tmp_path):
+  assert 0 <= scores["samples/class_accuracy"] <= 1
+  out = tmp_path / "threes.npy"
+  _ok(_run("experiments.sample", f"--workdir={workdir}", "--num=5", "--label=3", f"--out={out}"))
+  assert np.load(out).shape == (5, 28, 28, 1)
+  proc = _run("experiments.sample", f"--workdir={workdir}", "--num=5", "--label=10",
+              f"--out={tmp_path / 'bad.npy'}")
+  assert proc.returncode != 0 and "label 10" in proc.stderr.strip().splitlines()[-1]
 
 
 def _check_elbo_scores(scores):

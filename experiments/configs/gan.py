@@ -10,16 +10,37 @@ Variants (comma-separated; `smoke` shrinks any of them):
   grid25    the 2-D toy mixture of 25 Gaussians on a 5×5 grid (PacGAN protocol):
             latent 2, linear G output, mode coverage of 2,500 samples
   ring8     the same on the ring of 8 Gaussians
+  grid25_best  grid25 with the mode-collapse remedy below: R1 (γ 0.1) and an EMA of G
+               (decay 0.999, which evaluation samples), 50k steps
+  ring8_best   ring8 with the same remedy (γ 0.01, Adam 1e-4), 25k steps
+
+The remedy, measured (2,500 samples; seeds 0, 1, 2; one CPU core, ~130 steps/s alone):
+  grid25  vanilla 22/25 modes, HQ 0.57 (seed 0)  best 25, 25, 25 modes, HQ 0.934, 0.919, 0.939
+          (mean 0.931), 50k steps in 6.5 min
+  ring8   vanilla 8/8 modes, HQ 0.88 (seed 0)    best 8, 8, 8 modes, HQ 0.948, 0.961, 0.980
+          (mean 0.963), 25k steps in 3.4 min
+The vanilla pair keeps circling (grid25's modes swing between 17 and 24 from one
+evaluation to the next) and leaves bridges of samples between modes. R1, a penalty on
+‖∇D‖² at the reals (Mescheder et al. 2018), makes it converge locally: every mode is
+covered (grid25: 25/25 from 5k steps on) and stays so. Precision then comes with
+training, sampled from the EMA of G's params (decay 0.999; 0.9999 averages params from
+too far apart: ring8 seed 1 ended with 0/8 modes). PacGAN packing
+(`gan.pack`) is in the library but not used here: with this 3×256 MLP D, pack 4 (with
+the EMA) kept D at chance (accuracy 0.50) and G spread over the square (20/25, HQ 0.02
+at 25k steps), pack 2 had HQ 0.06 at 10k; D must learn that EVERY member of a group
+sits on a mode, slow for a dense first layer.
 
   python -m experiments.main --config=experiments/configs/gan.py --workdir=runs/gan
   python -m experiments.main --config=experiments/configs/gan.py:grid25 --workdir=runs/gan_grid25
+  python -m experiments.main --config=experiments/configs/gan.py:grid25_best --workdir=runs/gan_best
 """
 
 from experiments.configs import presets
 
 
 def get_config(arg: str | None = None):
-  variants, _ = presets.parse_arg(arg, {"ns", "minimax", "grid25", "ring8"})
+  variants, _ = presets.parse_arg(
+      arg, {"ns", "minimax", "grid25", "ring8", "grid25_best", "ring8_best"})
   if {"ns", "minimax"} <= variants:
     raise ValueError("choose one generator loss: 'ns' or 'minimax', not both")
   c = presets.gan()
@@ -29,10 +50,12 @@ def get_config(arg: str | None = None):
   # 11.5 ms per step at batch 128 on 2 shared CPU cores (niced, so an upper bound):
   # 10k steps (320 epochs of 4,000 digits) take about 2 minutes. Not yet tuned for dFID.
   c.train.num_steps = 10000
-  toys = {"grid25", "ring8"} & variants
+  toys = {"grid25", "ring8", "grid25_best", "ring8_best"} & variants
   if len(toys) > 1:
-    raise ValueError("choose one toy set: 'grid25' or 'ring8', not both")
+    raise ValueError(f"choose one toy variant, not {' and '.join(sorted(toys))}")
   for toy in toys:
+    best = toy.endswith("_best")
+    toy = toy.removesuffix("_best")
     c.data.name = toy
     c.data.batch_size, c.data.eval_batch_size = 128, 1000
     # PacGAN's 2-D noise: a continuous G must stretch one connected latent over
@@ -42,4 +65,13 @@ def get_config(arg: str | None = None):
     # covers 13–15 of the 25 grid modes after 25k steps (5 ms per step here: ~2 min).
     c.train.num_steps = 25000
     c.eval.num_samples = 2500  # PacGAN's protocol size
+    if best:  # see the docstring: R1 for coverage, an EMA of G for precision
+      c.gan.ema_decay = 0.999
+      # R1 penalizes ‖∇D‖² on the reals, which scales as 1/spread²: the ring's 5× finer
+      # modes take a smaller γ (ring8 seed 0 at Adam 2e-4: HQ 0.964 at γ 0.1, 0.977 at 0.01).
+      c.gan.r1_gamma = 0.1 if toy == "grid25" else 0.01
+      # grid25's HQ fraction plateaus at ~0.92 from ~40k steps; ring8's (1e-4) creeps up.
+      c.train.num_steps = 50000 if toy == "grid25" else 25000
+      if toy == "ring8":  # seed 1's HQ: 0.925 at 2e-4 (a plateau from 10k steps), 0.954 here
+        c.gan.g_lr = c.gan.d_lr = 1e-4
   return presets.finalize(c, variants)

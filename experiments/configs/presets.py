@@ -150,6 +150,7 @@ def gan() -> ml_collections.ConfigDict:
   c.gan = ml_collections.ConfigDict(dict(
       loss="ns",  # a genlab.losses.ADVERSARIAL_LOSSES name
       n_critic=1,  # D updates per G update, all inside one train step
+      pack=1,  # PacGAN: D judges groups of `pack` samples, so it can see missing modes
       g_lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.999,
       g_optimizer="adam", d_optimizer="adam",  # adam | rmsprop | sgd
       ema_decay=0.0,  # > 0: keep an EMA of G's params; evaluation samples from it
@@ -160,6 +161,9 @@ def gan() -> ml_collections.ConfigDict:
   # genlab.monitor.GanMonitor: alarms for the failure modes, in the log and the report.
   c.monitor = ml_collections.ConfigDict(dict(
       enabled=True,
+      # Images: score eval.num_samples samples (dFID, class entropy, ...) at every
+      # evaluation, for training curves and the mode-collapse alarm (~1 s each).
+      sample_scores=True,
       patience=5,  # log intervals a condition must hold before its alarm
       # Measured on mnist5k with D winning at once: minimax gives |∇G| ≈ 1e-3, the
       # non-saturating loss ≈ 1 against the same D.
@@ -174,4 +178,21 @@ def gan() -> ml_collections.ConfigDict:
       # < mode_fraction × all modes, or class entropy < min_class_entropy nats.
       mode_drop=0.8, mode_fraction=0.2, min_class_entropy=1.5,
       mode_patience=2))  # evaluations
+  c.eval.probe = False  # a GAN has no encoder to probe
+  return c
+
+
+def dcgan() -> ml_collections.ConfigDict:
+  """The adversarial family with DCGAN's conv G and D (genlab.models.dcgan) on mnist5k."""
+  c = gan()
+  c.model = ml_collections.ConfigDict(dict(
+      name="dcgan", latent_size=64, g_channels=(128, 64), d_channels=(64, 128),
+      upsample="adjoint",  # adjoint | transpose | subpixel (README "DCGAN speed")
+      d_norm="batch",  # batch | layer | none (penalties need per-example D outputs)
+      conditional=False))
+  c.data.batch_size = 64
+  c.gan.g_lr = c.gan.d_lr = 4e-4
+  c.gan.ema_decay = 0.999
+  # ~6,000 steps fit 10 CPU-minutes with the in-loop sample scores at each evaluation.
+  c.train.num_steps, c.train.eval_every = 6000, 1000
   return c

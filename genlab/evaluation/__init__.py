@@ -10,7 +10,7 @@ import os
 from genlab import experiment, metrics
 from genlab.data import toy
 from genlab.evaluation import autoencoder, classifier, figures_2d, gan, report, representation, vae
-from genlab.evaluation.sampling import SAMPLERS
+from genlab.evaluation.sampling import SAMPLERS, requested_labels
 from genlab.registry import Registry
 
 EVALUATORS: Registry = Registry("evaluator")
@@ -55,4 +55,4 @@ def _sample_scores(exp, state, workdir: str, figs: dict) -> dict:
     path = figures_2d.scatter_over_modes(os.path.join(workdir, "report", "samples_2d.png"),
                                          fake, spec.centers, spec.sigma)
     figs[f"{n} samples over the modes (circles: 3σ)"] = os.path.relpath(path, workdir)
-  return metrics.score_samples(exp.config, exp.info, fake)
+  return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n))

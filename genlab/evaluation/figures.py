@@ -59,6 +59,24 @@ def training_curves(path: str, records: list[dict], keys: list[str]) -> str | No
   return path
 
 
+def twin_curves(path: str, steps, left, left_name: str, right, right_name: str,
+                title: str) -> str:
+  """Two series against step on twin y axes (e.g. a critic's estimate and dFID)."""
+  fig, ax = plt.subplots(figsize=(5, 3))
+  ax.plot(steps, left, color="tab:blue", marker=".")
+  ax.set_ylabel(left_name, color="tab:blue")
+  ax.set_xlabel("step")
+  twin = ax.twinx()
+  twin.plot(steps, right, color="tab:red", marker=".")
+  twin.set_ylabel(right_name, color="tab:red")
+  ax.set_title(title)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
 def ensure_dir(path: str) -> str:
   os.makedirs(path, exist_ok=True)
   return path

@@ -9,6 +9,9 @@ import os
 
 import jax
 import numpy as np
+import scipy.stats
+
+from genlab.writers import read_metrics
 
 from genlab.evaluation import figures
 from genlab.evaluation.sampling import gan_generate, gan_labels
@@ -37,7 +40,44 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
   result["model/g_params"] = num_params(state.params["g"])
   result["model/d_params"] = num_params(state.params["d"])
   result["config/latent_size"] = cfg.model.latent_size
-  return result, _figures(exp, state, workdir)
+  figs = _figures(exp, state, workdir)
+  critic, critic_fig = critic_vs_dfid(read_metrics(workdir), cfg.gan.loss,
+                                      os.path.join(workdir, "report", "critic_vs_dfid.png"))
+  result.update(critic)
+  if critic_fig:
+    figs["The critic's estimate against sample dFID during training"] = os.path.relpath(
+        critic_fig, workdir)
+  return result, figs
+
+
+def critic_vs_dfid(records: list[dict], loss: str, path: str) -> tuple[dict, str | None]:
+  """Does D's loss track sample quality? (WGAN's claim: the critic estimates W.)
+
+  At each in-loop evaluation (`samples/dfid` in metrics.jsonl, see
+  `monitor.sample_scores`) the critic's estimate is the mean `train/d_loss` over
+  the log intervals since the previous one, negated for the Wasserstein loss
+  (−d_loss = E D(x) − E D(G(z)) ≈ W(p_data, p_g)). Returns
+  {'health/critic_dfid_spearman': rank correlation} (positive: they fall together)
+  and the figure's path; ({}, None) with fewer than 3 evaluations.
+  """
+  evals = [r for r in records if "samples/dfid" in r]
+  if len(evals) < 3:
+    return {}, None
+  sign = -1.0 if loss == "wasserstein" else 1.0
+  estimate, last = [], 0
+  for r in evals:
+    window = [x["train/d_loss"] for x in records
+              if "train/d_loss" in x and last < x["step"] <= r["step"]]
+    estimate.append(sign * np.mean(window) if window else np.nan)
+    last = r["step"]
+  steps = [r["step"] for r in evals]
+  dfid = [r["samples/dfid"] for r in evals]
+  ok = ~np.isnan(estimate)
+  rho = float(scipy.stats.spearmanr(np.asarray(estimate)[ok], np.asarray(dfid)[ok])[0])
+  name = "W estimate −d_loss" if sign < 0 else "d_loss"
+  figures.twin_curves(path, steps, estimate, name, dfid, "samples/dfid",
+                      f"Spearman ρ = {rho:.2f}")
+  return {"health/critic_dfid_spearman": rho}, path
 
 
 def _figures(exp, state, workdir: str) -> dict:

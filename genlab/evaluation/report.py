@@ -9,7 +9,8 @@ from genlab.writers import read_metrics
 
 _CURVE_KEYS = ["train/loss", "test/loss", "test/mse", "test/neg_elbo", "test/accuracy", "train/kl",
                "train/d_loss", "train/g_loss", "train/d_real", "train/d_fake",
-               "train/grad_norm", "train/steps_per_sec"]
+               "train/grad_norm", "samples/dfid", "samples/class_entropy",
+               "train/steps_per_sec"]
 
 _CONVENTIONS = {
     "reconstruction": (
@@ -50,6 +51,14 @@ _KEY_NOTES = {
         "one high-quality sample (within 3σ of its nearest mode); `hq_fraction` is the "
         "fraction of such samples; `reverse_kl` is KL(high-quality samples' mode histogram "
         "‖ uniform)."),
+    "samples/class_accuracy": (
+        "`class_accuracy`: the fraction of a conditional model's samples that the "
+        "classifier assigns to the class they were drawn for (classes in turn)."),
+    "health/critic_dfid_spearman": (
+        "`health/critic_dfid_spearman`: Spearman rank correlation, over the in-loop "
+        "evaluations, between D's loss estimate (for the Wasserstein loss −d_loss, the "
+        "critic's estimate of W(p_data, p_g)) and the samples' dFID; near 1 when the "
+        "critic's estimate falls as sample quality improves."),
     "probe/acc_all": (
         "Linear probe: logistic regression on frozen codes of the train split (standardized "
         "with the statistics of the whole, unlabelled train split) "

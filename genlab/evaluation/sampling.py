@@ -59,6 +59,14 @@ def gan_labels(exp, num: int, label: int | None) -> np.ndarray | None:
   return np.full(num, label)
 
 
+def requested_labels(exp, num: int) -> np.ndarray | None:
+  """The classes a family's sampler asks for when drawing `num` unlabelled samples:
+  a conditional GAN's balanced labels (see `gan_labels`), else None."""
+  if exp.config.step_family == "adversarial":
+    return gan_labels(exp, num, None)
+  return None
+
+
 def gan_generate(exp, state, z, labels: np.ndarray | None = None) -> np.ndarray:
   """G(z, labels) in inference mode, with the params the adversarial step's
   eval_step and sample grids use: `extra['g_ema']` when `gan.ema_decay` > 0."""

@@ -4,7 +4,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
-from genlab.models import autoencoders, classifier, gan, vae
+from genlab.models import autoencoders, classifier, dcgan, gan, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -40,10 +40,16 @@ def _classifier(cfg, info) -> nn.Module:
       feature_size=cfg.feature_size, dropout=cfg.dropout)
 
 
-def _mlp_gan(cfg, info) -> nn.Module:
+def _gan_classes(cfg, info) -> int:
+  """Classes a GAN conditions on: the dataset's when `conditional`, else 0."""
   num_classes = info["num_classes"] if cfg.conditional else 0
   if cfg.conditional and not num_classes:
-    raise ValueError("model 'mlp_gan' with conditional=True needs a labelled dataset")
+    raise ValueError(f"model {cfg.name!r} with conditional=True needs a labelled dataset")
+  return num_classes
+
+
+def _mlp_gan(cfg, info) -> nn.Module:
+  num_classes = _gan_classes(cfg, info)
   # Images in [0, 1] through a sigmoid; points (the 2-D toy sets) are unbounded.
   output = "sigmoid" if info["modality"] == "images" else "linear"
   return gan.GAN(
@@ -54,11 +60,25 @@ def _mlp_gan(cfg, info) -> nn.Module:
       discriminator=gan.MLPDiscriminator(hidden=tuple(cfg.d_hidden), num_classes=num_classes))
 
 
+def _dcgan(cfg, info) -> nn.Module:
+  if info["modality"] != "images":
+    raise ValueError(f"model 'dcgan' needs an image dataset, not {info['modality']}")
+  num_classes = _gan_classes(cfg, info)
+  return gan.GAN(
+      generator=dcgan.DCGANGenerator(
+          image_shape=tuple(info["image_shape"]), latent_size=cfg.latent_size,
+          channels=tuple(cfg.g_channels), upsample=cfg.upsample, num_classes=num_classes),
+      discriminator=dcgan.DCGANDiscriminator(
+          channels=tuple(cfg.d_channels), norm=cfg.d_norm,
+          num_classes=num_classes))
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
 MODELS.register("classifier", _classifier)
 MODELS.register("mlp_gan", _mlp_gan)
+MODELS.register("dcgan", _dcgan)
 
 
 def build(model_config, data_info: dict) -> nn.Module:
