@@ -206,7 +206,7 @@ def _check_pipeline(config, runs, workdir, tmp_path):
   for r in records:
     assert isinstance(r["step"], int) and 0 < r["step"] <= steps
     keys = set(r) - {"step"}
-    assert keys and all(re.fullmatch(r"(train|test|samples)/\w+", k) for k in keys), keys
+    assert keys and all(re.fullmatch(r"(train|test|samples|alarm)/\w+", k) for k in keys), keys
   family = config.step_family
   primary = _PRIMARY[family]
   assert max(r["step"] for r in records if primary in r) == steps
