@@ -11,12 +11,11 @@ import jax
 import numpy as np
 import scipy.stats
 
-from genlab.writers import read_metrics
-
 from genlab.evaluation import figures
 from genlab.evaluation.sampling import gan_generate, gan_labels
 from genlab.evaluation.split import evaluate_split, means
 from genlab.state import num_params
+from genlab.writers import read_metrics
 
 _GRID = 8  # the sample figure is _GRID × _GRID
 _PAIRS, _STEPS = 6, 10  # latent interpolation: one pair per row
