@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from genlab.models.gan import with_labels
+from genlab.models.gan import check_labels, with_labels
 from genlab.nn import blocks
 from genlab.nn.resample import ConvDownsample, ConvTransposeUpsample
 
@@ -90,8 +90,7 @@ class DCGANDiscriminator(nn.Module):
                train: bool = False) -> jax.Array:
     if self.norm not in D_NORMS:
       raise ValueError(f"unknown discriminator norm {self.norm!r}; known: {', '.join(D_NORMS)}")
-    if bool(self.num_classes) != (labels is not None):
-      with_labels(x[:, :0, 0, 0], labels, self.num_classes)  # raises the clear error
+    check_labels(labels, self.num_classes)
     h = x
     for i, ch in enumerate(self.channels):
       # nn.Conv's function, with gradients fast to differentiate again (penalties).

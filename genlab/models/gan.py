@@ -21,16 +21,21 @@ from genlab.nn import MLP
 OUTPUTS = ("sigmoid", "linear")
 
 
+def check_labels(labels: jax.Array | None, num_classes: int) -> None:
+  """Raises a one-line ValueError when labels are missing for, or given to, a model."""
+  if num_classes and labels is None:
+    raise ValueError(f"a conditional model ({num_classes} classes) needs labels")
+  if not num_classes and labels is not None:
+    raise ValueError("labels given to an unconditional model (num_classes=0)")
+
+
 def with_labels(x: jax.Array, labels: jax.Array | None, num_classes: int) -> jax.Array:
   """x [B, D] with one_hot(labels) [B, num_classes] appended when conditional.
 
   A mismatch between `labels` and `num_classes` is an error rather than silently
   ignored, so a conditional model can never be trained without its labels.
   """
-  if num_classes and labels is None:
-    raise ValueError(f"a conditional model ({num_classes} classes) needs labels")
-  if not num_classes and labels is not None:
-    raise ValueError("labels given to an unconditional model (num_classes=0)")
+  check_labels(labels, num_classes)
   if not num_classes:
     return x
   return jnp.concatenate([x, jax.nn.one_hot(labels, num_classes, dtype=x.dtype)], -1)
