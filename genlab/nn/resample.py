@@ -70,6 +70,10 @@ def _down_fwd(y, kernel):
 
 def _down_bwd(residuals, g):
   y, kernel = residuals
+  if y.shape[1] % 2 or y.shape[2] % 2:
+    # The transposed conv maps an n-pixel output back to 2n pixels: an odd input
+    # (7 -> 3 in a 3-layer D on 28×28) takes autodiff's VJP instead.
+    return jax.vjp(conv_s2, y, kernel)[1](g)
   _, kernel_vjp = jax.vjp(lambda k: conv_s2(y, k), kernel)
   return conv_transpose_s2(g, kernel), kernel_vjp(g)[0]
 
