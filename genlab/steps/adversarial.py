@@ -22,6 +22,9 @@ Choices, all from the `gan` config section:
   * D regularizers: `gp_weight` (WGAN-GP), `r1_gamma` (R1, scaled by γ/2),
     `weight_clip` (WGAN: D params clipped to [−c, c] after every D update);
   * `aux_weights`: extra generator terms from AUX_G_LOSSES (Pix2Pix L1, CycleGAN cycle);
+  * `augment` (DiffAugment, Zhao et al. 2020): a genlab.nn.augment policy such as
+    "translation,cutout", applied with fresh randomness to the reals and the fakes
+    that D sees, in both updates (G's gradient flows through it); '' is off;
   * `ema_decay` > 0: an EMA of G's params in `extra['g_ema']`, which evaluation and
     sample grids use.
 
@@ -40,6 +43,7 @@ import optax
 from genlab import state as state_lib
 from genlab.losses import (ADVERSARIAL_LOSSES, discriminator_accuracy, gradient_penalty,
                            r1_penalty)
+from genlab.nn import augment as augment_lib
 from genlab.registry import Registry
 from genlab.steps.base import StepFns, apply_gradients, model_inputs
 
@@ -110,6 +114,7 @@ def make(model, config) -> StepFns:
     if config.data[key] % pack:
       raise ValueError(f"data.{key}={config.data[key]} is not divisible by gan.pack={pack}")
   use_ema = cfg.ema_decay > 0
+  augment = augment_lib.make(cfg.get("augment", ""))  # absent in workdirs made before it
 
   def apply(net, params, cols, x, labels, train):
     """G or D alone; returns (output, updated mutable collections)."""
@@ -146,6 +151,9 @@ def make(model, config) -> StepFns:
     return state_lib.create(params, opt_state, model_state, extra)
 
   def d_loss_fn(d_params, d_cols, x, fake, labels, rng):
+    # Keys folded from `rng` (not split) leave the penalties' draws as without augment.
+    x = augment(jax.random.fold_in(rng, 1), x)
+    fake = augment(jax.random.fold_in(rng, 2), fake)
     # D, its losses and its penalties see packed groups: below, an example is a group
     # of `pack` (one interpolation α and one gradient norm per group).
     x, fake = pack_groups(x, pack), pack_groups(fake, pack)
@@ -173,8 +181,8 @@ def make(model, config) -> StepFns:
     r_z, r_aux = jax.random.split(rng)
     fake, g_cols = apply("g", g_params, g_cols, latents(r_z, batch["image"].shape[0]),
                          labels, True)
-    g_loss = adversarial.g_loss(
-        discriminate(d_params, d_cols, pack_groups(fake, pack), labels, True)[0])
+    seen = pack_groups(augment(jax.random.fold_in(r_z, 1), fake), pack)
+    g_loss = adversarial.g_loss(discriminate(d_params, d_cols, seen, labels, True)[0])
     loss, metrics = g_loss, {"g_loss": g_loss}
     for i, (name, fn) in enumerate(sorted(aux_losses.items())):
       term = fn(g_params, batch, fake, jax.random.fold_in(r_aux, i))
