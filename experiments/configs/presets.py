@@ -159,6 +159,7 @@ def gan() -> ml_collections.ConfigDict:
       gp_weight=0.0,  # WGAN-GP λ
       r1_gamma=0.0,  # R1 γ (the penalty is scaled by γ/2)
       weight_clip=0.0,  # > 0: clip D's params to [−c, c] after each update (WGAN)
+      augment="",  # DiffAugment policy for what D sees, e.g. "translation,cutout"
       aux_weights={}))  # {AUX_G_LOSSES name: weight}: extra generator terms (L1, cycle)
   # genlab.monitor.GanMonitor: alarms for the failure modes, in the log and the report.
   c.monitor = ml_collections.ConfigDict(dict(
