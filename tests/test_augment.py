@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import presets
-from genlab import experiment
+from genlab import models, steps
 from genlab.nn import augment
 from genlab.registry import UnknownNameError
 
@@ -78,16 +78,19 @@ def test_policy_composes_passes_gradients_and_fails_clearly():
 
 
 def test_adversarial_step_augments_what_d_sees():
+  rng = np.random.default_rng(0)
+  batch = {"image": jnp.asarray(rng.uniform(size=(B, H, W, 1)), jnp.float32),
+           "label": jnp.asarray(rng.integers(0, 10, B))}
+  info = {"image_shape": (H, W, 1), "modality": "images", "num_classes": 10}
+
   def one_step(policy):
-    c = presets.dcgan()
-    c.model.g_channels, c.model.d_channels, c.model.latent_size = (8, 4), (4, 8), 8
+    c = presets.gan()  # the MLP GAN on images: small to compile
+    c.model.latent_size, c.model.g_hidden, c.model.d_hidden = 4, (16,), (16,)
     c.data.batch_size = B
     c.gan.augment = policy
-    exp = experiment.build(c)
-    state = exp.init_state()
-    images, labels = exp.train
-    batch = {"image": jnp.asarray(images[:B]), "label": jnp.asarray(labels[:B])}
-    new_state, metrics = jax.jit(exp.fns.train_step)(state, batch, jax.random.key(0))
+    fns = steps.build(c, models.build(c.model, info))
+    state = jax.jit(fns.init)(jax.random.key(1), batch)
+    new_state, metrics = jax.jit(fns.train_step)(state, batch, jax.random.key(0))
     return state, new_state, jax.device_get(metrics)
 
   _, _, plain = one_step("")
