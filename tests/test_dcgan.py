@@ -91,6 +91,30 @@ def test_discriminator_logits_per_example(norm):
   assert d.apply(variables, x).shape == (4,)
 
 
+def _input_rows_seen(d, layer):
+  """How many input rows one central unit of `layer`'s output depends on."""
+  x = jax.random.uniform(jax.random.key(0), (1, 28, 28, 1))
+  variables = d.init(jax.random.key(1), x)
+
+  def unit(v):
+    _, state = d.apply(variables, v, capture_intermediates=True, mutable=["intermediates"])
+    return state["intermediates"][layer]["__call__"][0][0, 3, 3].sum()
+
+  rows = np.nonzero(np.abs(np.asarray(jax.grad(unit)(x))[0, :, :, 0]).sum(axis=1))[0]
+  return rows.max() - rows.min() + 1
+
+
+def test_head_convs_widen_what_the_logit_inputs_see():
+  assert _input_rows_seen(DCGANDiscriminator(channels=(8, 16), norm="none"), "down_1") == 10
+  wide = DCGANDiscriminator(channels=(8, 16), norm="none", head_convs=1)
+  assert _input_rows_seen(wide, "head_0") == 18
+  for norm in ("batch", "layer"):
+    d = DCGANDiscriminator(channels=(8, 16), norm=norm, head_convs=2)
+    x = jnp.ones((3, 28, 28, 1))
+    variables = d.init(jax.random.key(1), x)
+    assert {"head_0", "head_1"} <= set(variables["params"]) and d.apply(variables, x).shape == (3,)
+
+
 def test_conditional_discriminator_projects_the_label():
   d = DCGANDiscriminator(channels=(8, 16), norm="none", num_classes=10)
   x = jax.random.uniform(jax.random.key(0), (4, 28, 28, 1))

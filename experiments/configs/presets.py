@@ -192,6 +192,7 @@ def dcgan() -> ml_collections.ConfigDict:
       name="dcgan", latent_size=64, g_channels=(128, 64), d_channels=(64, 128),
       upsample="adjoint",  # adjoint | transpose | subpixel (README "DCGAN speed")
       d_norm="batch",  # batch | layer | none (penalties need per-example D outputs)
+      d_head_convs=0,  # 3×3 conv blocks after D's last downsampling (a wider view)
       conditional=False))
   c.data.batch_size = 64
   c.gan.g_lr = c.gan.d_lr = 4e-4

@@ -70,7 +70,7 @@ def _dcgan(cfg, info) -> nn.Module:
           channels=tuple(cfg.g_channels), upsample=cfg.upsample, num_classes=num_classes),
       discriminator=dcgan.DCGANDiscriminator(
           channels=tuple(cfg.d_channels), norm=cfg.d_norm,
-          num_classes=num_classes))
+          head_convs=cfg.get("d_head_convs", 0), num_classes=num_classes))
 
 
 MODELS.register("mlp_ae", _mlp_ae)

@@ -79,10 +79,15 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """x [B, H, W, C] (+ label) -> logits [B]."""
+  """x [B, H, W, C] (+ label) -> logits [B].
+
+  `head_convs` 3×3 stride-1 conv blocks at the last resolution widen what one unit of the
+  logit's input sees (a 2-layer D on 28×28: ~10 px), so D can judge a digit's whole shape.
+  """
 
   channels: Sequence[int] = (64, 128)
   norm: str = "batch"
+  head_convs: int = 0
   num_classes: int = 0
 
   @nn.compact
@@ -91,16 +96,22 @@ class DCGANDiscriminator(nn.Module):
     if self.norm not in D_NORMS:
       raise ValueError(f"unknown discriminator norm {self.norm!r}; known: {', '.join(D_NORMS)}")
     check_labels(labels, self.num_classes)
+    def normalize(h, name):
+      if self.norm == "batch":
+        return nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
+                            name=f"bn_{name}")(h)
+      if self.norm == "layer":
+        return nn.LayerNorm(name=f"ln_{name}")(h)
+      return h
+
     h = x
     for i, ch in enumerate(self.channels):
       # nn.Conv's function, with gradients fast to differentiate again (penalties).
       h = ConvDownsample(ch, name=f"down_{i}")(h)
-      if i and self.norm == "batch":
-        h = nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
-                         name=f"bn_{i}")(h)
-      elif i and self.norm == "layer":
-        h = nn.LayerNorm(name=f"ln_{i}")(h)
-      h = nn.leaky_relu(h, 0.2)
+      h = nn.leaky_relu(normalize(h, str(i)) if i else h, 0.2)
+    for j in range(self.head_convs):
+      h = nn.Conv(h.shape[-1], (3, 3), padding=1, name=f"head_{j}")(h)
+      h = nn.leaky_relu(normalize(h, f"head_{j}"), 0.2)
     h = h.reshape(h.shape[0], -1)
     logits = nn.Dense(1, name="logit")(h)[:, 0]
     if self.num_classes:
