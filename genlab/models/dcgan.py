@@ -2,8 +2,9 @@
 
 G: z (+ one-hot label) -> Dense to a (H/2^n)×(W/2^n) map -> n stride-2 upsamplers
 (batch norm + ReLU between them) -> sigmoid pixels in [0, 1].
-D: n stride-2 4×4 convs with leaky ReLU(0.2), normalization on all but the first ->
-one logit (+ a projection term <embed(y), h> when conditional, Miyato & Koyama 2018).
+D: n stride-2 4×4 convs with leaky ReLU(0.2), normalization on all but the first,
+optionally 3×3 stride-1 'head' blocks -> one logit (+ a projection term <embed(y), h>
+when conditional, Miyato & Koyama 2018).
 
 The upsampler is chosen by name, so README's speed study is a config flag:
 'adjoint' (exactly PyTorch's 4×4 stride-2 transposed conv, with the hand-written

@@ -1,8 +1,7 @@
 """Differentiable augmentation for a discriminator (DiffAugment, Zhao et al. 2020).
 
-A GAN's D on a small dataset (mnist5k: 4,000 digits) memorizes the reals and wins
-(~98 % accuracy), and G then follows gradients that only say "not one of those 4,000".
-DiffAugment transforms BOTH reals and fakes the same random way before D, in the D
+A GAN's D on a small dataset can memorize the reals and win, and G then follows
+gradients that only say "not one of those training images". DiffAugment transforms BOTH reals and fakes the same random way before D, in the D
 and the G updates, and the transforms are differentiable so G's gradient passes
 through them. Since fakes are transformed too, G is not pushed to produce transformed
 images (unlike augmenting the dataset, which leaks into the samples).
@@ -13,6 +12,9 @@ independent randomness per example, on [B, H, W, C] images:
   * cutout: zero one square of half the size at a random place (its centre uniform
     over the image, so it may hang over the edge);
   * brightness: add U(−0.5, 0.5) to all pixels.
+
+On mnist5k's DCGAN, "translation,cutout" lowered D's accuracy (0.85 rather than 0.95) but
+slowed G far more than a 10-minute budget allows (README "GANs").
 """
 
 from typing import Callable
