@@ -31,7 +31,8 @@ flags.DEFINE_list("upsample", ["adjoint", "subpixel", "transpose"], "genlab upsa
 flags.DEFINE_integer("steps", 30, "Timed train steps per round and side.")
 flags.DEFINE_integer("rounds", 5, "Alternating rounds; the median img/s is reported.")
 flags.DEFINE_integer("torch_threads", 0, "torch.set_num_threads; 0 keeps PyTorch's default.")
-flags.DEFINE_integer("d_head_convs", None, "D's 3×3 head blocks on both sides; default: dcgan.py's.")
+flags.DEFINE_integer("d_head_convs", None,
+                     "D's 3×3 head blocks on both sides; default: dcgan.py's.")
 
 
 def genlab_runner(upsample: str, batch: int, head_convs: int):

@@ -3,8 +3,9 @@
 A GAN's D on a small dataset can memorize the reals and win, and G then follows
 gradients that only say "not one of those training images". DiffAugment transforms
 BOTH reals and fakes the same random way before D, in the D and the G updates, and
-the transforms are differentiable so G's gradient passes through them. Since fakes are transformed too, G is not pushed to produce transformed
-images (unlike augmenting the dataset, which leaks into the samples).
+the transforms are differentiable so G's gradient passes through them. Since fakes
+are transformed too, G is not pushed to produce transformed images (unlike augmenting
+the dataset, which leaks into the samples).
 
 Policies, comma-joined in `gan.augment` (e.g. "translation,cutout"), each applied with
 independent randomness per example, on [B, H, W, C] images:
