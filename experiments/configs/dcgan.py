@@ -5,15 +5,7 @@ transposed conv (`ConvTransposeUpsample`, fast on XLA:CPU), batch norm + ReLU, s
 output. D: 4×4 stride-2 convs 64, 128 with leaky ReLU 0.2 and batch norm (not on the
 first), then one 3×3 conv block at 7×7 (`model.d_head_convs`), one logit. Batch 64,
 Adam(1.6e-3, b1 = 0.5) for both players, an EMA of G (decay 0.999) used for evaluation.
-
-Measured on mnist5k (in-loop scores of 1,000 samples; README "GANs"):
-  * the 3×3 head in D: without it, each input of the logit sees 10 px of the digit and
-    precision stalled near 0.42 whatever else changed (single core, Adam 8e-4: 0.43 at
-    4,000 steps); with it (18 px), 0.57 at 4,000 steps;
-  * the learning rate: the paper's 2e-4 gave dFID 375 at 3,000 steps, 4e-4 (the preset,
-    which `cgan.py` keeps) 263, 8e-4 226; with the head, 1.6e-3 reached precision 0.68 /
-    dFID 94 at 4,000 steps where 8e-4 reached 0.55 / 114 (both cores);
-  * 4,000 steps: the head costs ~70 % more per step, and 4,000 fit 10 minutes on 2 cores.
+Notes (why the head, the learning rate and 4,000 steps; what was tried): docs/gans.md#dcgan
 
   python -m experiments.main --config=experiments/configs/dcgan.py --workdir=runs/dcgan
 """

@@ -4,31 +4,13 @@ The default is the non-saturating GAN: G and D are 3×256 MLPs (ReLU in G, leaky
 ReLU in D), latent 64, Adam 2e-4 with b1 = 0.5 for both players, one D update
 per G update, on grey pixels (no binarization).
 Variants (comma-separated; `smoke` shrinks any of them):
-  ns        the non-saturating G loss −log D(G(z)) (the default, accepted explicitly)
-  minimax   the lecture's saturating G loss log(1 − D(G(z))): weak gradients early on,
-            when D rejects every fake
-  grid25    the 2-D toy mixture of 25 Gaussians on a 5×5 grid (PacGAN protocol):
-            latent 2, linear G output, mode coverage of 2,500 samples
-  ring8     the same on the ring of 8 Gaussians
-  grid25_best  grid25 with the mode-collapse remedy below: R1 (γ 0.1) and an EMA of G
-               (decay 0.999, which evaluation samples), 50k steps
-  ring8_best   ring8 with the same remedy (γ 0.01, Adam 1e-4), 25k steps
-
-The remedy, measured (2,500 samples; seeds 0, 1, 2; one CPU core, ~130 steps/s alone):
-  grid25  vanilla 22/25 modes, HQ 0.57 (seed 0)  best 25, 25, 25 modes, HQ 0.934, 0.919, 0.939
-          (mean 0.931), 50k steps in 6.5 min
-  ring8   vanilla 8/8 modes, HQ 0.88 (seed 0)    best 8, 8, 8 modes, HQ 0.948, 0.961, 0.980
-          (mean 0.963), 25k steps in 3.4 min
-The vanilla pair keeps circling (grid25's modes swing between 17 and 24 from one
-evaluation to the next) and leaves bridges of samples between modes. R1, a penalty on
-‖∇D‖² at the reals (Mescheder et al. 2018), makes it converge locally: every mode is
-covered (grid25: 25/25 from 5k steps on) and stays so. Precision then comes with
-training, sampled from the EMA of G's params (decay 0.999; 0.9999 averages params from
-too far apart: ring8 seed 1 ended with 0/8 modes). PacGAN packing
-(`gan.pack`) is in the library but not used here: with this 3×256 MLP D, pack 4 (with
-the EMA) kept D at chance (accuracy 0.50) and G spread over the square (20/25, HQ 0.02
-at 25k steps), pack 2 had HQ 0.06 at 10k; D must learn that EVERY member of a group
-sits on a mode, slow for a dense first layer.
+  ns           the non-saturating G loss −log D(G(z)) (the default, accepted explicitly)
+  minimax      the lecture's saturating G loss log(1 − D(G(z)))
+  grid25       the 2-D 5×5 grid of 25 Gaussians (PacGAN protocol): latent 2, linear G output
+  ring8        the same on the ring of 8 Gaussians
+  grid25_best  grid25 + the mode-collapse remedy: R1 (γ 0.1) + an EMA of G (0.999), 50k steps
+  ring8_best   ring8 + the same remedy (γ 0.01, Adam 1e-4), 25k steps
+Notes (the collapse, the remedy measured over 3 seeds, PacGAN packing): docs/gans.md#toy-gans
 
   python -m experiments.main --config=experiments/configs/gan.py --workdir=runs/gan
   python -m experiments.main --config=experiments/configs/gan.py:grid25 --workdir=runs/gan_grid25

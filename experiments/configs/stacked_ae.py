@@ -4,8 +4,7 @@ Depth and width are fields, so deep and shallow compare at equal code size:
   depth=N   hidden layers per side (default 3: 784-512-256-128-32)
   width=W   the first hidden width; each deeper layer halves it
 Variants:
-  layerwise  greedy pre-training: each layer trained as a shallow AE on the frozen
-             codes below it for `train.layerwise_steps`, then end-to-end fine-tuning
+  layerwise  greedy pre-training, one shallow AE per layer on frozen codes, then fine-tuning
   shallow    depth 1 (784-512-32), the comparison point
 
   python -m experiments.main --config=experiments/configs/stacked_ae.py:layerwise --workdir=runs/stacked

@@ -5,8 +5,7 @@ Variants (comma-separated; `smoke` shrinks any of them):
   conv       stride-2 conv encoder + dense 512, mirrored sub-pixel decoder, latent 32, KL warm-up
   latent2    a 2-D latent, for the scatter of test codes and the decoded manifold
   gaussian   Gaussian decoder with a learned σ on grey pixels (no binarization)
-  ring8      the 2-D toy mixture of 8 Gaussians on a circle (PacGAN protocol): MLP
-             128-128, latent 2, unbounded Gaussian decoder; mode coverage of 2,500 samples
+  ring8      the 2-D ring of 8 Gaussians: MLP 128-128, latent 2, unbounded Gaussian decoder
   grid25     the same on the 5×5 grid of Gaussians
 Fields: beta= (KL weight), latent= (latent size).
 

@@ -5,12 +5,10 @@ Wasserstein loss E D(G(z)) − E D(x), n_critic = 5 critic updates per G update.
 The default is the WGAN paper's Algorithm 1: weight clipping to [−0.01, 0.01] after
 every critic update, RMSProp 5e-5 for both players.
 Variants:
-  gp         a gradient penalty λ = 10 at points x̂ = αx + (1 − α)G(z), α ~ U(0, 1)
-             drawn per example (genlab.losses.penalties), no clipping, Adam(1e-4,
-             b1 = 0, b2 = 0.9), layer norm instead of batch norm in the critic (the
-             penalty is per example; batch norm would couple examples).
+  gp         gradient penalty λ = 10 (α per example), no clipping, Adam(1e-4, 0, 0.9), layer norm
 The in-loop evaluations score samples (`monitor.sample_scores`), so the report
 plots the critic's estimate −d_loss against dFID over training.
+Notes (the penalty's details, critic vs dFID measured): docs/gans.md#wgan-and-wgan-gp
 
   python -m experiments.main --config=experiments/configs/wgan.py:gp --workdir=runs/wgan_gp
 """
