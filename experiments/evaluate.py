@@ -7,8 +7,9 @@ import json
 
 from absl import flags
 
-from experiments import cli
-from genlab import evaluation
+from experiments import cli, features
+from genlab import evaluate, experiment
+from genlab.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a workdir trained by experiments.main")
 flags.mark_flag_as_required("workdir")
@@ -16,8 +17,9 @@ flags.mark_flag_as_required("workdir")
 
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  metrics = evaluation.evaluate(_WORKDIR.value)
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = experiment.load_config(_WORKDIR.value)
+  metrics = evaluate.evaluate(_WORKDIR.value, features.for_evaluation(config))
   print(json.dumps(metrics, indent=2, sort_keys=True))
   print(f"report: {_WORKDIR.value}/report.md")
 

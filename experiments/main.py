@@ -7,8 +7,9 @@
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli
+from experiments import cli, features
 from genlab import train
+from genlab.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/NAME.py[:ARGS]",
                                           lock_config=True)
@@ -18,8 +19,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  result = train.run(_CONFIG.value, _WORKDIR.value)
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  result = train.run(_CONFIG.value, _WORKDIR.value,
+                     feature_net=features.for_training(_CONFIG.value))
   summary = ", ".join(f"{k}={v:.5g}" for k, v in result.items() if k.startswith("test/"))
   print(f"done: step {result['step']} in {_WORKDIR.value} {summary}")
 

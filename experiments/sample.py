@@ -9,8 +9,8 @@ import numpy as np
 from absl import flags
 
 from experiments import cli
-from genlab import evaluation
-from genlab.evaluation.sampling import SAMPLERS
+from genlab import experiment
+from genlab.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a workdir trained by experiments.main")
 _NUM = flags.DEFINE_integer("num", 64, "number of samples", lower_bound=1)
@@ -22,12 +22,14 @@ flags.mark_flags_as_required(["workdir", "out"])
 
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not _OUT.value.endswith(".npy"):
-    raise ValueError(f"--out must end in .npy, got {_OUT.value!r}")
-  exp, state = evaluation.restore(_WORKDIR.value)
-  sampler = SAMPLERS.get(exp.config.step_family)
-  samples = sampler(exp, state, _NUM.value, jax.random.key(_SEED.value), _LABEL.value)
+    raise UserError(f"--out must end in .npy, got {_OUT.value!r}")
+  exp, state = experiment.restore(_WORKDIR.value)
+  if exp.family.sample is None:
+    raise UserError(f"step family {exp.config.step_family!r} does not sample")
+  samples = exp.family.sample(exp, state, _NUM.value, jax.random.key(_SEED.value),
+                              _LABEL.value)
   np.save(_OUT.value, samples.astype(np.float32))
   print(f"wrote {samples.shape} samples to {_OUT.value}")
 

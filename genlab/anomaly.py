@@ -4,7 +4,7 @@ Protocol, for each class c of a labelled dataset:
   1. train the config on the training images of class c only
      (`data.train_classes = (c,)`) in ROOT/class_c, a normal genlab workdir;
   2. score every test image (all classes) with the step family's per-example
-     score (`ANOMALY_SCORES`: the relative reconstruction error ‖x̂ − x‖²/‖x‖²
+     score (the family's `anomaly_score`: the relative reconstruction error ‖x̂ − x‖²/‖x‖²
      for autoencoders, −ELBO for VAEs), higher = more anomalous;
   3. report the AUROC of "not c" (positive = anomaly) against "c".
 The mean AUROC over the classes run is the headline number.
@@ -35,30 +35,17 @@ import ml_collections
 import numpy as np
 from sklearn import metrics as sk_metrics
 
-from genlab import data, experiment, train
+from genlab import data, experiment, families, train
+from genlab.errors import UserError
 from genlab.evaluation import figures
-from genlab.evaluation.split import evaluate_split
-from genlab.registry import Registry, UnknownNameError
-
-# Step family -> the per-example `eval_step` key used as the anomaly score.
-ANOMALY_SCORES: Registry = Registry("anomaly score")
-# Relative, not plain, squared error: plain MSE calls every thin digit (a 1) normal
-# because it has little ink to get wrong. Measured on mnist5k, mean AUROC with
-# mse → nmse: ae.py 0.9527 → 0.9654, conv_ae.py 0.9422 → 0.9489.
-ANOMALY_SCORES.register("reconstruction", "nmse")
-ANOMALY_SCORES.register("elbo", "neg_elbo")
 
 N_SHOWN = 8  # most normal and most anomalous test images per class in the figure
 
 
 def score_key(step_family: str) -> str:
-  """The eval_step key scoring anomalies for `step_family`, or a one-line error."""
-  try:
-    return ANOMALY_SCORES.get(step_family)
-  except UnknownNameError:
-    raise UnknownNameError(
-        f"step family {step_family!r} has no anomaly score; families with one: "
-        f"{', '.join(ANOMALY_SCORES.names())}") from None
+  """The eval_step key scoring anomalies for `step_family` (its `anomaly_score`), or a
+  one-line error naming the families that have one."""
+  return families.with_anomaly_score(step_family).anomaly_score
 
 
 def scaled(value: int, scale: float) -> int:
@@ -97,33 +84,31 @@ def class_config(config: ml_collections.ConfigDict, cls: int, n_class: int, n_tr
 
 
 def check_classes(classes, num_classes: int, dataset: str) -> list[int]:
-  """Sorted, de-duplicated classes; a one-line ValueError for any out of range."""
+  """Sorted, de-duplicated classes; a one-line UserError for any out of range."""
   if num_classes < 2:
-    raise ValueError(f"one-class anomaly detection needs a labelled dataset with at least "
-                     f"2 classes; {dataset!r} has {num_classes}")
+    raise UserError(f"one-class anomaly detection needs a labelled dataset with at least "
+                    f"2 classes; {dataset!r} has {num_classes}")
   if classes is None or len(classes) == 0:
     return list(range(num_classes))
   bad = [c for c in classes if not 0 <= c < num_classes]
   if bad:
-    raise ValueError(f"--classes: {', '.join(map(str, bad))} out of range for {dataset!r} "
-                     f"(classes 0..{num_classes - 1})")
+    raise UserError(f"--classes: {', '.join(map(str, bad))} out of range for {dataset!r} "
+                    f"(classes 0..{num_classes - 1})")
   return sorted(set(int(c) for c in classes))
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray, cls: int) -> float:
   """AUROC of "not cls" (positive) against "cls", higher score = more anomalous."""
   if not np.all(np.isfinite(scores)):
-    raise ValueError(f"class {cls}: non-finite anomaly scores (did training diverge?)")
+    raise UserError(f"class {cls}: non-finite anomaly scores (did training diverge?)")
   return float(sk_metrics.roc_auc_score(labels != cls, scores))
 
 
 def score_test_split(workdir: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Per-example `key` of a trained workdir on its test split: (scores, images, labels)."""
   exp, state = experiment.restore(workdir)
-  images, labels = exp.test
-  per_example = evaluate_split(jax.jit(exp.fns.eval_step), state, images, labels,
-                               exp.config.data.eval_batch_size, exp.rngs()["eval"], exp.mesh)
-  return per_example[key], images, labels
+  per_example = exp.evaluate_split(state, exp.rngs()["eval"])
+  return per_example[key], exp.test["image"], exp.test["label"]
 
 
 def extremes(images: np.ndarray, scores: np.ndarray, n: int = N_SHOWN) -> np.ndarray:
@@ -149,15 +134,15 @@ def run(config: ml_collections.ConfigDict, root: str, *, classes=None, steps: in
   # Everything that can fail on the user's input fails here, before any training.
   key = score_key(config.step_family)
   if config.data.get("train_classes"):
-    raise ValueError("the anomaly protocol sets data.train_classes per class; leave it empty "
-                     f"(got {tuple(config.data.train_classes)})")
+    raise UserError("the anomaly protocol sets data.train_classes per class; leave it empty "
+                    f"(got {tuple(config.data.train_classes)})")
   if steps is not None and steps < 1:
-    raise ValueError(f"--steps must be at least 1, got {steps}")
+    raise UserError(f"--steps must be at least 1, got {steps}")
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
   classes = check_classes(classes, info["num_classes"], config.data.name)
   if not info["num_test"]:
-    raise ValueError(f"{config.data.name!r} has no test split to score")
+    raise UserError(f"{config.data.name!r} has no test split to score")
   _write_or_check_base_config(config, root)
   train_labels = data.load_arrays(config.data.name, "train", data_dir)[1]
   n_train = len(train_labels)

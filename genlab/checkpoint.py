@@ -1,8 +1,10 @@
 """Checkpoints through one thin module over Orbax's CheckpointManager.
 
-The whole TrainState pytree is saved; the data position is the step itself (the
-input order is a pure function of seed and step), so restoring the state resumes
-the run exactly.
+The whole TrainState pytree is saved (params, optimizer states, batch statistics,
+EMA copies, extra state); the data position is the step itself (the input order is a
+pure function of seed and step), and so is the stage (the template of a growing
+network is built from the stage of the checkpoint's step), so restoring the state
+resumes the run exactly.
 """
 
 import logging
@@ -12,8 +14,10 @@ import time
 import jax
 import orbax.checkpoint as ocp
 
+from genlab.errors import UserError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(UserError):
   """No checkpoint in a directory could be read."""
 
 
@@ -32,6 +36,10 @@ class Checkpointer:
   def restore(self, template):
     """Restores the newest readable checkpoint shaped like `template`.
 
+    `template` is a state, or a function step -> state for runs whose state changes
+    shape with the step (networks that grow between stages): each checkpoint is then
+    read against the template of its own step.
+
     A checkpoint that fails to read is moved aside to `corrupt_STEP_TIME` (kept, not
     deleted) and the next older one is tried.
 
@@ -43,9 +51,10 @@ class Checkpointer:
     steps = self.all_steps()
     if not steps:
       return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
     last_error = None
     for step in reversed(steps):
+      shaped = template(step) if callable(template) else template
+      abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, shaped)
       try:
         return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
       except Exception as e:  # orbax raises many types for truncated/garbled files

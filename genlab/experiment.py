@@ -1,9 +1,10 @@
-"""Builds everything a run needs from a config: data, model, step functions, mesh.
+"""Builds everything a run needs from a config: data, model, step family, mesh.
 
 Shared by training, evaluation and sampling, so all three see the same objects.
 """
 
 import dataclasses
+import functools
 import json
 import os
 
@@ -11,24 +12,43 @@ import jax
 import ml_collections
 import numpy as np
 
-from genlab import data, models, sharding, steps
+from genlab import data, families, models, sharding
 from genlab.checkpoint import CheckpointError, Checkpointer
 from genlab.data import transforms
+from genlab.errors import UserError
+from genlab.evaluation.split import evaluate_split
 from genlab.state import TrainState
+from genlab.steps import StepFns
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(UserError):
   """The workdir already holds a run with a different config."""
+
+
+Split = dict[str, np.ndarray]  # a dataset's fields, each [N, ...]
 
 
 @dataclasses.dataclass
 class Experiment:
+  """A config made concrete.
+
+  Attributes:
+    config: the locked experiment config.
+    info: `genlab.data.dataset_info` of the dataset.
+    train, test: the splits as typed fields ({'image', 'label'}, {'a', 'b', ...}).
+    model: the flax module.
+    family: the step family (genlab.families.StepFamily).
+    fns: the family's step functions for this model and config.
+    mesh: the device mesh (one `data` axis).
+  """
+
   config: ml_collections.ConfigDict
   info: dict
-  train: tuple[np.ndarray, np.ndarray]
-  test: tuple[np.ndarray, np.ndarray]
+  train: Split
+  test: Split
   model: object
-  fns: steps.StepFns
+  family: families.StepFamily
+  fns: StepFns
   mesh: jax.sharding.Mesh
 
   def rngs(self) -> dict[str, jax.Array]:
@@ -36,40 +56,68 @@ class Experiment:
     init, train, evaluation, sample = jax.random.split(jax.random.key(self.config.seed), 4)
     return {"init": init, "train": train, "eval": evaluation, "sample": sample}
 
-  def init_state(self) -> TrainState:
-    """A fresh, replicated train state (jit-initialised, never materialised twice)."""
-    images, labels = self.train
+  def example_batch(self) -> dict:
     n = self.config.data.batch_size
-    example = {"image": images[:n], "label": labels[:n]}
-    init = jax.jit(self.fns.init, out_shardings=sharding.replicated(self.mesh))
-    return init(self.rngs()["init"], example)
+    return {k: v[:n] for k, v in self.train.items()}
+
+  def init_state(self, stage: int | None = None) -> TrainState:
+    """A fresh, replicated train state with the networks of `stage` (default: the
+    first step's), jit-initialised and never materialised twice."""
+    stage = self.fns.stage_at(0) if stage is None else stage
+    init = jax.jit(functools.partial(self.fns.init, stage=stage),
+                   out_shardings=sharding.replicated(self.mesh))
+    return init(self.rngs()["init"], self.example_batch())
+
+  def state_stage(self, step: int) -> int:
+    return self.fns.state_stage(step, self.config.train.num_steps)
+
+  def params(self, state: TrainState):
+    """The params of a single-network family's one network."""
+    return state.params[self.family.network]
+
+  def evaluate_split(self, state: TrainState, rng: jax.Array, split: Split | None = None,
+                     batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """The family's eval_step over every example of `split` (default: test)."""
+    stage = self.state_stage(int(state.step))
+    if stage not in self._eval_fns:
+      self._eval_fns[stage] = jax.jit(functools.partial(self.fns.eval_step, stage=stage))
+    return evaluate_split(self._eval_fns[stage], state, self.test if split is None else split,
+                          batch_size or self.config.data.eval_batch_size, rng, self.mesh)
+
+  def __post_init__(self):
+    self._eval_fns: dict = {}
 
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
-  """Loads the data and builds model, step functions and mesh for `config`."""
+  """Loads the data and builds model, step family and mesh for `config`."""
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
-  train = data.load_arrays(config.data.name, "train", data_dir)
+  train = _as_fields(data.load_arrays(config.data.name, "train", data_dir))
   if config.data.get("train_classes"):
     train = _only_classes(train, tuple(config.data.train_classes), config.data.name)
-  test = data.load_arrays(config.data.name, "test", data_dir)
+  test = _as_fields(data.load_arrays(config.data.name, "test", data_dir))
   if config.data.binarize:
-    test = (transforms.binarize_fixed(test[0]), test[1])
+    test["image"] = transforms.binarize_fixed(test["image"])
+  family = families.get(config.step_family)
   model = models.build(config.model, info)
-  fns = steps.build(config, model)
+  fns = family.make(model, config, info)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   sharding.check_batch_size(config.data.eval_batch_size, mesh, "data.eval_batch_size")
-  return Experiment(config, info, train, test, model, fns, mesh)
+  return Experiment(config, info, train, test, model, family, fns, mesh)
 
 
-def _only_classes(split, classes, name):
-  """The examples of `split` whose label is in `classes` (one-class training)."""
+def _as_fields(split) -> Split:
   images, labels = split
-  keep = np.isin(labels, classes)
+  return {"image": images, "label": labels}
+
+
+def _only_classes(split: Split, classes, name) -> Split:
+  """The examples of `split` whose label is in `classes` (one-class training)."""
+  keep = np.isin(split["label"], classes)
   if not keep.any():
-    raise ValueError(f"data.train_classes={classes} selects no training example of {name!r}")
-  return images[keep], labels[keep]
+    raise UserError(f"data.train_classes={classes} selects no training example of {name!r}")
+  return {k: v[keep] for k, v in split.items()}
 
 
 def restore(workdir: str) -> tuple[Experiment, TrainState]:
@@ -83,7 +131,7 @@ def restore(workdir: str) -> tuple[Experiment, TrainState]:
   exp = build(config)
   ckpt = Checkpointer(ckpt_dir, config.train.checkpoint_every, config.train.keep_checkpoints)
   try:
-    state = ckpt.restore(exp.init_state())
+    state = ckpt.restore(lambda step: exp.init_state(exp.state_stage(step)))
   finally:
     ckpt.close()
   if state is None:
@@ -99,8 +147,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with, locked."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found; is {workdir!r} a genlab workdir? "
-                            "train one with python -m experiments.main first")
+    raise UserError(f"{path} not found; is {workdir!r} a genlab workdir? "
+                    "train one with python -m experiments.main first")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
   config.lock()

@@ -20,8 +20,8 @@ lecture's failure modes:
                       modes lost against the best evaluation so far, too few
                       modes, or a low class entropy of samples on images.
 
-`MONITORS` maps a step family to its monitor class; a family without one is not
-monitored. `LoopMonitor` is the thin layer the training loop calls.
+A step family names its monitor class (`StepFamily.monitor`); a family without one
+is not monitored. `LoopMonitor` is the thin layer the training loop calls.
 """
 
 import dataclasses
@@ -29,10 +29,8 @@ import math
 import sys
 from collections import deque
 
-from genlab.registry import Registry
+from genlab.errors import UserError
 from genlab.writers import read_metrics
-
-MONITORS: Registry = Registry("monitor")
 
 # One line per GanMonitor alarm, for the report's table.
 GAN_ALARMS = {
@@ -193,8 +191,6 @@ class GanMonitor:
                       "mode_collapse", f"{why} for {self.cfg.mode_patience} evaluation(s)")
 
 
-MONITORS.register("adversarial", GanMonitor)
-
 
 class LoopMonitor:
   """What the training loop calls: alarms to stderr and metrics.jsonl, sample scores.
@@ -203,12 +199,14 @@ class LoopMonitor:
   the restored step (silently: those alarms are already in metrics.jsonl).
   """
 
-  def __init__(self, exp, writer, start: int):
+  def __init__(self, exp, writer, start: int, feature_net=None):
     self._exp, self._writer = exp, writer
     points = exp.info["modality"] == "points"
-    self._monitor = MONITORS.get(exp.config.step_family)(
+    self._monitor = exp.family.monitor(
         exp.config.monitor, exp.info.get("num_classes") if points else None)
     self._toy = exp.config.data.name if points else None
+    self._feature_net = feature_net
+    self._real = None  # the real split of the sample scores, read once
     for record in read_metrics(writer.workdir):
       if record["step"] > start:
         continue  # written by an interrupted run; about to be recomputed
@@ -218,12 +216,21 @@ class LoopMonitor:
         self._monitor.update_samples(record["step"], record)
 
   @classmethod
-  def build(cls, exp, writer, start: int):
-    """A LoopMonitor, or None when the family has no monitor or it is off."""
+  def build(cls, exp, writer, start: int, feature_net=None):
+    """A LoopMonitor, or None when the family has no monitor or it is off.
+
+    Raises:
+      UserError: in-loop sample scores on images are on but no feature net was given.
+    """
     cfg = exp.config.get("monitor")
-    if cfg is None or not cfg.enabled or exp.config.step_family not in MONITORS:
+    if cfg is None or not cfg.enabled or exp.family.monitor is None:
       return None
-    return cls(exp, writer, start)
+    if (feature_net is None and exp.info["modality"] == "images"
+        and cfg.get("sample_scores", False)):
+      raise UserError("monitor.sample_scores scores image samples at every evaluation and "
+                      "needs the dataset's feature net: pass train.run(..., feature_net=...) "
+                      "(experiments.main does) or set --config.monitor.sample_scores=False")
+    return cls(exp, writer, start, feature_net)
 
   def _report(self, alarms: list[Alarm]) -> None:
     for alarm in alarms:
@@ -243,20 +250,24 @@ class LoopMonitor:
     experiments.evaluate, so training curves of dFID exist (e.g. WGAN's critic vs dFID).
     """
     import jax  # the loop has it loaded; the alarm rules above stay jax-free
-    from genlab import metrics
-    from genlab.evaluation.sampling import SAMPLERS, requested_labels
+    from genlab import data, metrics
+    from genlab.evaluation.sampling import requested_labels
     from genlab.metrics.modes import PROTOCOL_SAMPLES, evaluate_toy
     exp = self._exp
     if self._toy is None and not exp.config.monitor.get("sample_scores", False):
       return {}
     num = PROTOCOL_SAMPLES if self._toy else exp.config.eval.num_samples
     rng = jax.random.fold_in(exp.rngs()["sample"], step)
-    fake = SAMPLERS.get(exp.config.step_family)(exp, state, num, rng, None)
+    fake = exp.family.sample(exp, state, num, rng, None)
     if self._toy:
       toy = evaluate_toy(self._toy, fake)
       scores = {"test/modes": toy["modes"], "test/hq_fraction": toy["hq_fraction"]}
     else:
-      every = metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, num))
+      if self._real is None:
+        self._real = data.load_arrays(exp.config.data.name, metrics.REAL_SPLIT,
+                                      exp.config.data.data_dir or None)[0]
+      every = metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, num),
+                                    feature_net=self._feature_net, real=self._real)
       scores = {k: v for k, v in every.items() if k in _LOOP_SAMPLE_KEYS}
     self._writer.scalars(step, scores)
     self._report(self._monitor.update_samples(step, scores))

@@ -2,6 +2,7 @@
 
 import optax
 
+from genlab.errors import UserError
 from genlab.registry import Registry
 
 
@@ -14,8 +15,8 @@ def make_schedule(cfg, num_steps: int) -> optax.Schedule:
     return optax.cosine_decay_schedule(lr, max(num_steps, 1))
   if cfg.schedule == "warmup_cosine":
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(num_steps, warmup + 1))
-  raise ValueError(f"unknown optim.schedule {cfg.schedule!r}; "
-                   "known: constant, cosine, warmup_cosine")
+  raise UserError(f"unknown optim.schedule {cfg.schedule!r}; "
+                  "known: constant, cosine, warmup_cosine")
 
 
 _OPTIMIZERS = Registry("optimizer")
@@ -24,14 +25,30 @@ _OPTIMIZERS.register("momentum", lambda cfg, lr: optax.sgd(lr, momentum=cfg.mome
 _OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2))
 _OPTIMIZERS.register(
     "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
+# optax's defaults (decay 0.9, eps 1e-8), as WGAN's critic and generator use it.
+_OPTIMIZERS.register("rmsprop", lambda cfg, lr: optax.rmsprop(lr))
+
+
+def section(config, network: str | None = None):
+  """The `optim` section of `network`: `config.optim[network]` when the config gives each
+  network its own (games: `optim.g`, `optim.d`), else the one `config.optim`."""
+  if network is not None and network in config.optim:
+    return config.optim[network]
+  if "name" not in config.optim:
+    raise UserError(f"no optim section for network {network!r}; the config has "
+                    f"optim.{{{', '.join(sorted(config.optim))}}}")
+  return config.optim
 
 
 def make_optimizer(cfg, num_steps: int) -> optax.GradientTransformation:
   """Builds the optimizer named by `cfg.name`, with optional global-norm clipping.
 
+  The one optimizer builder: single-network families and every player of a game
+  (each from its own section, see `section`) come through here.
+
   Args:
-    cfg: the `optim` config section.
-    num_steps: total training steps (for decaying schedules).
+    cfg: an `optim` config section.
+    num_steps: total updates of this optimizer (for decaying schedules).
   Returns:
     An optax GradientTransformation.
   """

@@ -1,7 +1,9 @@
 """THE training loop: one loop for every step family.
 
-Sections: setup -> state (fresh or restored) -> compiled steps -> loop with
-periodic logging, evaluation, sample grids and checkpoints.
+Sections: setup -> state (fresh or restored, shaped by the checkpoint's stage) ->
+compiled steps (one train step per stage) -> loop with periodic logging, evaluation,
+sample grids, growth between stages and checkpoints. Only process 0 writes metrics,
+images and config.json; every process takes part in the checkpoint.
 """
 
 import functools
@@ -32,7 +34,7 @@ def _counted(fn, counts: dict, key):
   return wrapper
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *,
+def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
         interrupt_at: int | None = None) -> dict:
   """Trains `config` in `workdir`, resuming from its newest checkpoint if any.
 
@@ -40,53 +42,58 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
     config: a locked experiment config.
     workdir: output directory (config.json, metrics.jsonl, tensorboard/, samples/,
       checkpoints/).
+    feature_net: the dataset's FeatureNet (genlab.feature_nets.get), needed when the
+      monitor scores image samples at each evaluation (`monitor.sample_scores`).
     interrupt_at: test hook; raise SimulatedInterrupt right after this step.
   Returns:
     {'step', 'compiles': {stage: traces}, 'test/...': final test means}.
   """
+  writes = jax.process_index() == 0  # only process 0 writes files other than checkpoints
   experiment.check_config(config, workdir)
   exp = experiment.build(config)  # fails fast on bad names/data before touching workdir
-  experiment.write_or_check_config(config, workdir)
+  if writes:
+    experiment.write_or_check_config(config, workdir)
   tc, fns, mesh = config.train, exp.fns, exp.mesh
   rngs = exp.rngs()
 
-  state = exp.init_state()
   ckpt = Checkpointer(f"{workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
-  restored = ckpt.restore(state)
-  if restored is not None:
-    state = restored
+  # A checkpoint holds the networks of its step's stage; restore reads it against them.
+  state = ckpt.restore(lambda step: exp.init_state(exp.state_stage(step)))
+  if state is None:
+    state = exp.init_state()
+  else:
     print(f"resumed from step {int(state.step)} in {workdir}", file=sys.stderr)
   start = int(state.step)
 
   compiles: dict = {}
   train_step = {s: jax.jit(_counted(functools.partial(fns.train_step, stage=s), compiles, s),
                            donate_argnums=0) for s in fns.stages}
-  eval_fn = jax.jit(fns.eval_step)
-  visualize = jax.jit(fns.visualize)
-  test_images, test_labels = exp.test
+  eval_fns = {s: jax.jit(functools.partial(fns.eval_step, stage=s)) for s in fns.stages}
+  visualize = {s: jax.jit(functools.partial(fns.visualize, stage=s)) for s in fns.stages}
   images_shown = exp.info["modality"] == "images"  # 2-D points get a scatter at evaluation
   n_shown = sharding.round_up(32, mesh)
-  shown = sharding.put_batch({"image": test_images[:n_shown], "label": test_labels[:n_shown]},
-                             mesh)
+  shown = sharding.put_batch({k: v[:n_shown] for k, v in exp.test.items()}, mesh)
 
-  def evaluate(step):
-    per_example = evaluate_split(eval_fn, state, test_images, test_labels,
+  def evaluate(step, stage):
+    per_example = evaluate_split(eval_fns[stage], state, exp.test,
                                  config.data.eval_batch_size, rngs["eval"], mesh)
     result = means(per_example, "test")
     writer.scalars(step, result)
     return result
 
-  writer = MetricWriter(workdir, resume_step=start)
-  monitor = LoopMonitor.build(exp, writer, start)  # None when the family has no monitor
+  writer = MetricWriter(workdir, resume_step=start, active=writes)
+  # None when the family has no monitor
+  monitor = LoopMonitor.build(exp, writer, start, feature_net)
   batches = pipeline.Prefetcher(
-      pipeline.train_batches(*exp.train, config.data.batch_size, config.seed), start,
+      pipeline.train_batches(exp.train, config.data.batch_size, config.seed), start,
       put=lambda b: sharding.put_batch(b, mesh))
   progress = Progress(start, tc.num_steps)
   pending: list = []
   result = {}
   try:
     for step in range(start, tc.num_steps):
-      state, metrics = train_step[fns.stage_at(step)](state, next(batches), rngs["train"])
+      stage = fns.stage_at(step)
+      state, metrics = train_step[stage](state, next(batches), rngs["train"])
       pending.append(metrics)
       done = step + 1
       last = done == tc.num_steps
@@ -96,18 +103,23 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         pending = []
         logged = {f"train/{k}": v for k, v in stacked.items()}
         logged["train/steps_per_sec"] = progress.rate(done)
-        logged["train/stage"] = fns.stage_at(step)
+        logged["train/stage"] = stage
         writer.scalars(done, logged)
         progress.update(done, f"loss {logged['train/loss']:.4f}")
         if monitor:
           monitor.log(done, logged)
+      # Evaluation and grids see the stage just trained, before any growth.
       if done % tc.eval_every == 0 or last:
-        result = evaluate(done)
+        result = evaluate(done, stage)
         if monitor:
           monitor.evaluate(done, state)
       if images_shown and (done % tc.sample_every == 0 or last):
-        for name, images in jax.device_get(visualize(state, shown)).items():
+        for name, images in jax.device_get(visualize[stage](state, shown)).items():
           writer.images(done, name, images, ncol=8)
+      if not last and fns.stage_at(done) != stage:
+        # Grown before the checkpoint, so a checkpoint at `done` holds the networks of
+        # the stage its next step trains (what restore's template expects).
+        state = fns.grow(state, fns.stage_at(done))
       ckpt.save(done, state, force=last)
       if interrupt_at is not None and done == interrupt_at:
         raise SimulatedInterrupt(f"interrupted after step {done}")

@@ -42,11 +42,15 @@ class MetricWriter:
   """Appends `split/name` scalars to metrics.jsonl and TensorBoard, images to samples/.
 
   On resume at step S, records after S (written before an interruption, and about
-  to be recomputed) are dropped so every step appears once.
+  to be recomputed) are dropped so every step appears once. In a multi-process run
+  only process 0 writes: the others' writers are inactive and write nothing.
   """
 
-  def __init__(self, workdir: str, resume_step: int = 0):
+  def __init__(self, workdir: str, resume_step: int = 0, active: bool = True):
     self.workdir = workdir
+    self.active = active
+    if not active:
+      return
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     self._path = os.path.join(workdir, "metrics.jsonl")
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
@@ -59,6 +63,8 @@ class MetricWriter:
                              purge_step=resume_step or None)
 
   def scalars(self, step: int, values: dict) -> None:
+    if not self.active:
+      return
     record = {"step": int(step), **{k: float(v) for k, v in values.items()}}
     self._file.write(json.dumps(record) + "\n")
     self._file.flush()
@@ -67,13 +73,17 @@ class MetricWriter:
 
   def images(self, step: int, name: str, images: np.ndarray, ncol: int | None = None) -> str:
     """Saves a grid to samples/NAME_STEP.png and TensorBoard; returns the PNG path."""
-    grid = image_grid(images, ncol)
     path = os.path.join(self.workdir, "samples", f"{name}_{step:07d}.png")
+    if not self.active:
+      return path
+    grid = image_grid(images, ncol)
     save_png(path, grid)
     self._tb.add_image(name, grid, step, dataformats="HWC")
     return path
 
   def close(self) -> None:
+    if not self.active:
+      return
     self._file.close()
     self._tb.close()
 

@@ -16,7 +16,7 @@ from experiments.configs import presets
 def get_config(arg: str | None = None):
   variants, _ = presets.parse_arg(arg, set())
   c = presets.dcgan()
-  c.gan.g_lr = c.gan.d_lr = 1.6e-3
+  c.optim.g.learning_rate = c.optim.d.learning_rate = 1.6e-3
   c.model.d_head_convs = 1
   c.train.num_steps = 4000
   return presets.finalize(c, variants)

@@ -18,13 +18,14 @@ Notes (the collapse, the remedy measured over 3 seeds, PacGAN packing): docs/gan
 """
 
 from experiments.configs import presets
+from genlab.errors import UserError
 
 
 def get_config(arg: str | None = None):
   variants, _ = presets.parse_arg(
       arg, {"ns", "minimax", "grid25", "ring8", "grid25_best", "ring8_best"})
   if {"ns", "minimax"} <= variants:
-    raise ValueError("choose one generator loss: 'ns' or 'minimax', not both")
+    raise UserError("choose one generator loss: 'ns' or 'minimax', not both")
   c = presets.gan()
   if "minimax" in variants:
     c.gan.loss = "minimax"
@@ -33,7 +34,7 @@ def get_config(arg: str | None = None):
   c.train.num_steps = 10000
   toys = {"grid25", "ring8", "grid25_best", "ring8_best"} & variants
   if len(toys) > 1:
-    raise ValueError(f"choose one toy variant, not {' and '.join(sorted(toys))}")
+    raise UserError(f"choose one toy variant, not {' and '.join(sorted(toys))}")
   for toy in toys:
     best = toy.endswith("_best")
     toy = toy.removesuffix("_best")
@@ -54,5 +55,5 @@ def get_config(arg: str | None = None):
       # grid25's HQ fraction plateaus at ~0.92 from ~40k steps; ring8's (1e-4) creeps up.
       c.train.num_steps = 50000 if toy == "grid25" else 25000
       if toy == "ring8":  # seed 1's HQ: 0.925 at 2e-4 (a plateau from 10k steps), 0.954 here
-        c.gan.g_lr = c.gan.d_lr = 1e-4
+        c.optim.g.learning_rate = c.optim.d.learning_rate = 1e-4
   return presets.finalize(c, variants)

@@ -6,6 +6,8 @@ Arg strings are comma-separated tokens: variant names (`under`, `smoke`, ...) an
 
 import ml_collections
 
+from genlab.errors import UserError
+
 SMOKE = "smoke"
 
 
@@ -26,17 +28,26 @@ def parse_arg(arg: str | None, variants: set[str], fields: dict | None = None) -
     if "=" in token:
       key, value = token.split("=", 1)
       if key not in fields:
-        raise ValueError(f"unknown config arg field {key!r}; known: {', '.join(sorted(fields)) or 'none'}")
+        raise UserError(f"unknown config arg field {key!r}; known: {', '.join(sorted(fields)) or 'none'}")
       try:
         fields[key] = type(fields[key])(value)
       except ValueError:
-        raise ValueError(f"config arg field {key!r} needs a {type(fields[key]).__name__}, "
-                         f"got {value!r}") from None
+        raise UserError(f"config arg field {key!r} needs a {type(fields[key]).__name__}, "
+                        f"got {value!r}") from None
     elif token in allowed:
       chosen.add(token)
     else:
-      raise ValueError(f"unknown config variant {token!r}; known: {', '.join(sorted(allowed))}")
+      raise UserError(f"unknown config variant {token!r}; known: {', '.join(sorted(allowed))}")
   return chosen, fields
+
+
+def optim(**overrides) -> ml_collections.ConfigDict:
+  """One network's optimizer section (genlab.optim.make_optimizer reads it)."""
+  c = ml_collections.ConfigDict(dict(
+      name="adam", learning_rate=1e-3, schedule="constant", warmup_steps=0,
+      b1=0.9, b2=0.999, momentum=0.9, weight_decay=0.0, grad_clip=0.0))
+  c.update(overrides)
+  return c
 
 
 def base() -> ml_collections.ConfigDict:
@@ -48,9 +59,7 @@ def base() -> ml_collections.ConfigDict:
       name="mnist5k", data_dir="", batch_size=128, eval_batch_size=500, binarize=False,
       train_classes=()))
   c.model = ml_collections.ConfigDict()
-  c.optim = ml_collections.ConfigDict(dict(
-      name="adam", learning_rate=1e-3, schedule="constant", warmup_steps=0,
-      b1=0.9, b2=0.999, momentum=0.9, weight_decay=0.0, grad_clip=0.0))
+  c.optim = optim()
   c.train = ml_collections.ConfigDict(dict(
       num_steps=5000, log_every=100, eval_every=500, sample_every=1000,
       checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0))
@@ -148,14 +157,22 @@ def gan() -> ml_collections.ConfigDict:
       name="mlp_gan", latent_size=64, g_hidden=(256, 256, 256), d_hidden=(256, 256, 256),
       activation="relu",  # the generator's; the discriminator uses leaky ReLU
       conditional=False))  # True: G and D both see one-hot labels
-  # `optim` is unused: G and D have their own optimizers (two time-scale updates).
+  # Each player has its own optimizer section (two time-scale updates: --config.optim.d.*).
+  c.optim = ml_collections.ConfigDict(dict(g=optim(learning_rate=2e-4, b1=0.5),
+                                           d=optim(learning_rate=2e-4, b1=0.5)))
+  # What G takes (genlab.sampler): the prior, and the condition ('' = from
+  # model.conditional: a class label, or none).
+  c.sampler = ml_collections.ConfigDict(dict(
+      prior="normal",  # normal | truncated | hierarchical
+      truncation=0.0,  # τ of the truncated prior at sampling time (0: none)
+      chunks=1,  # parts of a hierarchical z
+      condition=""))  # '' | none | label | image
   c.gan = ml_collections.ConfigDict(dict(
+      game="gan",  # genlab.steps.adversarial.GAMES: gan (G and D) | cycle (CycleGAN's four)
       loss="ns",  # a genlab.losses.ADVERSARIAL_LOSSES name
       n_critic=1,  # D updates per G update, all inside one train step
       pack=1,  # PacGAN: D judges groups of `pack` samples, so it can see missing modes
-      g_lr=2e-4, d_lr=2e-4, b1=0.5, b2=0.999,
-      g_optimizer="adam", d_optimizer="adam",  # adam | rmsprop | sgd
-      ema_decay=0.0,  # > 0: keep an EMA of G's params; evaluation samples from it
+      ema_decay=0.0,  # > 0: keep an EMA copy of G (params and batch statistics) to sample
       gp_weight=0.0,  # WGAN-GP λ
       r1_gamma=0.0,  # R1 γ (the penalty is scaled by γ/2)
       weight_clip=0.0,  # > 0: clip D's params to [−c, c] after each update (WGAN)
@@ -195,7 +212,7 @@ def dcgan() -> ml_collections.ConfigDict:
       d_head_convs=0,  # 3×3 conv blocks after D's last downsampling (a wider view)
       conditional=False))
   c.data.batch_size = 64
-  c.gan.g_lr = c.gan.d_lr = 4e-4
+  c.optim.g.learning_rate = c.optim.d.learning_rate = 4e-4
   c.gan.ema_decay = 0.999
   # ~6,000 steps fit 10 CPU-minutes with the in-loop sample scores at each evaluation.
   c.train.num_steps, c.train.eval_every = 6000, 1000

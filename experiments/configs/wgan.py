@@ -27,13 +27,13 @@ def get_config(arg: str | None = None):
   c.monitor.imbalance_high, c.monitor.vanish_d_fake = 1.01, 0.0
   if "gp" in variants:
     g.gp_weight = 10.0
-    g.g_lr = g.d_lr = 1e-4
-    g.b1, g.b2 = 0.0, 0.9
+    for player in (c.optim.g, c.optim.d):
+      player.learning_rate, player.b1, player.b2 = 1e-4, 0.0, 0.9
     c.model.d_norm = "layer"
   else:
     g.weight_clip = 0.01
-    g.g_optimizer = g.d_optimizer = "rmsprop"
-    g.g_lr = g.d_lr = 5e-5
+    for player in (c.optim.g, c.optim.d):
+      player.name, player.learning_rate = "rmsprop", 5e-5
   # Each step is 5 critic updates (with the penalty's double backward for gp): ~3× and
   # ~6× a DCGAN step, so fewer G steps fit 10 CPU-minutes. A dFID point every 100 G
   # steps for the critic-vs-dFID plot.

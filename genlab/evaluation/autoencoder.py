@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from genlab.evaluation import figures
-from genlab.evaluation.split import evaluate_split, means
+from genlab.evaluation.split import means
 from genlab.state import num_params
 
 
@@ -29,12 +29,9 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
     (metrics for eval.json, {figure title: PNG path relative to workdir}).
   """
   cfg = exp.config
-  images, labels = exp.test
-  eval_fn = jax.jit(exp.fns.eval_step)
-  per_example = evaluate_split(eval_fn, state, images, labels, cfg.data.eval_batch_size,
-                               rng, exp.mesh)
-  result = means(per_example, "test")
-  result["baseline/pca_mse"] = pca_baseline_mse(exp.train[0], images, cfg.model.code_size)
+  images = exp.test["image"]
+  result = means(exp.evaluate_split(state, rng), "test")
+  result["baseline/pca_mse"] = pca_baseline_mse(exp.train["image"], images, cfg.model.code_size)
   if cfg.model.code_size < np.prod(images.shape[1:]):
     # With as many components as pixels PCA is exact and the ratio is meaningless.
     result["test/mse_over_pca"] = result["test/mse"] / result["baseline/pca_mse"]
@@ -53,10 +50,10 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
 
 
 def _figures(exp, state, workdir: str) -> dict:
-  model, params = exp.model, {"params": state.params["ae"]}
-  images, labels = exp.test
+  model, params = exp.model, {"params": exp.params(state)}
+  images, labels = exp.test["image"], exp.test["label"]
   out_dir = figures.ensure_dir(os.path.join(workdir, "report"))
-  shown = {"image": images[:16], "label": labels[:16]}
+  shown = {k: v[:16] for k, v in exp.test.items()}
   rows = jax.device_get(jax.jit(exp.fns.visualize)(state, shown))
   figs = {"Reconstructions (top: input, bottom: reconstruction)":
           figures.rows_png(os.path.join(out_dir, "reconstructions.png"),

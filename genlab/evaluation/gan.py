@@ -1,8 +1,8 @@
-"""Evaluation of the adversarial family: D's test-split scores and sample figures.
+"""Evaluation of the adversarial family: the game's test-split scores and sample figures.
 
-A GAN has no likelihood and no encoder, so its test-split numbers describe the
-D–G game at the last step (how D scores held-out digits and fresh fakes); sample
-quality comes from the shared sampler and `genlab.metrics.score_samples`.
+A GAN has no likelihood and no encoder, so its test-split numbers describe the game
+at the last step (how D scores held-out digits and fresh fakes, under the game's own
+losses); sample quality comes from the one sampler and `genlab.metrics.score_samples`.
 """
 
 import os
@@ -12,8 +12,8 @@ import numpy as np
 import scipy.stats
 
 from genlab.evaluation import figures
-from genlab.evaluation.sampling import gan_generate, gan_labels
-from genlab.evaluation.split import evaluate_split, means
+from genlab.evaluation.sampling import generate
+from genlab.evaluation.split import means
 from genlab.state import num_params
 from genlab.writers import read_metrics
 
@@ -22,7 +22,7 @@ _PAIRS, _STEPS = 6, 10  # latent interpolation: one pair per row
 
 
 def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
-  """Scores a GAN's discriminator on the test split and draws its figures.
+  """Scores the game on the test split and draws its figures.
 
   The per-example means use the loop's eval_step with the same rng, so
   `test/*` equals what training logged at the checkpoint's step.
@@ -31,15 +31,12 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
     (metrics for eval.json, {figure title: PNG path relative to workdir}).
   """
   cfg = exp.config
-  images, labels = exp.test
-  per_example = evaluate_split(jax.jit(exp.fns.eval_step), state, images, labels,
-                               cfg.data.eval_batch_size, rng, exp.mesh)
-  result = means(per_example, "test")
+  result = means(exp.evaluate_split(state, rng), "test")
   result["model/params"] = num_params(state.params)
-  result["model/g_params"] = num_params(state.params["g"])
-  result["model/d_params"] = num_params(state.params["d"])
+  for name, params in state.params.items():
+    result[f"model/{name}_params"] = num_params(params)
   result["config/latent_size"] = cfg.model.latent_size
-  figs = _figures(exp, state, workdir)
+  figs = _figures(exp, state, workdir) if exp.fns.generate is not None else {}
   critic, critic_fig = critic_vs_dfid(read_metrics(workdir), cfg.gan.loss,
                                       os.path.join(workdir, "report", "critic_vs_dfid.png"))
   result.update(critic)
@@ -82,19 +79,20 @@ def critic_vs_dfid(records: list[dict], loss: str, path: str) -> tuple[dict, str
 def _figures(exp, state, workdir: str) -> dict:
   if exp.info["modality"] == "points":  # evaluation draws the samples as a scatter
     return {}
-  shape = exp.test[0].shape[1:]
-  latent = exp.config.model.latent_size
+  shape = exp.test["image"].shape[1:]
+  sampler = exp.fns.sampler
   out = figures.ensure_dir(os.path.join(workdir, "report"))
   # Fixed keys: the same z from one checkpoint to the next, so figures compare.
-  z = np.asarray(jax.random.normal(jax.random.key(0), (_GRID * _GRID, latent)))
-  samples = gan_generate(exp, state, z, gan_labels(exp, len(z), None))
-  figs = {"Samples G(z), z ~ N(0, I)": figures.rows_png(
+  z = sampler.latents(jax.random.key(0), _GRID * _GRID, sampling=True)
+  samples = generate(exp, state, z, sampler.labels(_GRID * _GRID))
+  figs = {f"Samples G(z), z from the {sampler.prior} prior": figures.rows_png(
       os.path.join(out, "samples.png"), list(samples.reshape(_GRID, _GRID, *shape)))}
-  ends = np.asarray(jax.random.normal(jax.random.key(1), (2, _PAIRS, latent)))
+  ends = np.asarray(sampler.latents(jax.random.key(1), 2 * _PAIRS, sampling=True))
+  ends = ends.reshape(2, _PAIRS, -1)
   interp = figures.interpolation_codes(ends[0], ends[1], _STEPS)
-  row_labels = gan_labels(exp, _PAIRS, None)  # one class per row when conditional
-  strip = gan_generate(exp, state, interp,
-                       None if row_labels is None else np.repeat(row_labels, _STEPS))
+  row_labels = sampler.labels(_PAIRS)  # one class per row when conditional
+  strip = generate(exp, state, interp,
+                   None if row_labels is None else np.repeat(row_labels, _STEPS))
   figs["Latent interpolation z = αz₁ + (1−α)z₂, α from 1 to 0 (one pair per row)"] = (
       figures.rows_png(os.path.join(out, "interpolation.png"),
                        list(strip.reshape(_PAIRS, _STEPS, *shape))))

@@ -26,11 +26,14 @@ _CONVENTIONS = {
     "adversarial": (
         "Conventions: `d_real` is the mean of D(x) = sigmoid(logit) over the test images, "
         "`d_fake` the mean of D(G(z)) over as many fresh fakes (one z per test image; the "
-        "EMA generator when `gan.ema_decay` > 0), both networks in inference mode; `loss` is "
-        "D's cross-entropy on those pairs, −log D(x) − log(1 − D(G(z))), in nats (2·log 2 = "
-        "1.386 at the game's equilibrium D = ½). They describe the game at the last step, "
-        "not sample quality (see `samples/*`); for a Wasserstein critic the sigmoid of its "
-        "score is no probability. `model/params` counts G and D together."),
+        "EMA generator, with its own batch statistics, when `gan.ema_decay` > 0), both "
+        "networks in inference mode; `d_loss` and `g_loss` are the game's own losses "
+        "(`gan.loss`) on those pairs, and `loss` = `d_loss` (for the minimax and "
+        "non-saturating games D's cross-entropy −log D(x) − log(1 − D(G(z))), in nats: "
+        "2·log 2 = 1.386 at the equilibrium D = ½). They describe the game at the last "
+        "step, not sample quality (see `samples/*`); for a Wasserstein critic the sigmoid "
+        "of its score is no probability. `model/params` counts every player together, "
+        "`model/<player>_params` each one."),
 }
 
 
@@ -75,11 +78,13 @@ def _fmt(v) -> str:
 
 
 def _optimizer(c) -> str:
-  if "gan" in c:  # two players, two optimizers; `optim` is unused
-    g = c.gan
-    return (f"{g.loss} loss, G {g.g_optimizer} lr {g.g_lr}, D {g.d_optimizer} lr {g.d_lr}, "
-            f"{g.n_critic} D update(s) per G update")
-  return f"{c.optim.name} lr {c.optim.learning_rate}, {c.optim.schedule} schedule"
+  describe = lambda o: f"{o.name} lr {o.learning_rate}, {o.schedule} schedule"
+  if "name" in c.optim:
+    return describe(c.optim)
+  players = ", ".join(f"{name}: {describe(o)}" for name, o in sorted(c.optim.items()))
+  if "gan" in c:
+    return f"{c.gan.loss} loss, {players}, {c.gan.n_critic} D update(s) per G update"
+  return players
 
 
 def _gan_health(records: list, config, metrics: dict) -> list[str]:

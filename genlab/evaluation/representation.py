@@ -1,7 +1,7 @@
 """What a learned code is good for: linear probes against pixels and PCA.
 
-A family that has an encoder registers it in `ENCODERS` ((exp, state, uint8 images)
--> codes [N, K]); the AE uses its code, the VAE its posterior mean. The probe reads
+A family that has an encoder declares it (`StepFamily.encode`: (exp, state, uint8
+images) -> codes [N, K]); the AE uses its code, the VAE its posterior mean. The probe reads
 the grey (never binarized) splits, so every model and baseline sees the same inputs.
 """
 
@@ -10,23 +10,18 @@ import numpy as np
 from genlab import data
 from genlab.evaluation.split import apply_to_images
 from genlab.metrics import probe
-from genlab.registry import Registry
-
-ENCODERS: Registry = Registry("encoder")
 
 
-def _autoencoder_codes(exp, state, images):
-  params = {"params": state.params["ae"]}
+def autoencoder_codes(exp, state, images):
+  """An AE's codes of uint8 `images`: [N, code_size] (or its conv code's shape)."""
+  params = {"params": exp.params(state)}
   return apply_to_images(lambda x: exp.model.apply(params, x, method="encode"), images)
 
 
-def _vae_codes(exp, state, images):
-  params = {"params": state.params["vae"]}
+def vae_codes(exp, state, images):
+  """A VAE's posterior means of uint8 `images`: [N, latent_size]."""
+  params = {"params": exp.params(state)}
   return apply_to_images(lambda x: exp.model.apply(params, x, method="encode")[0], images)
-
-
-ENCODERS.register("reconstruction", _autoencoder_codes)
-ENCODERS.register("elbo", _vae_codes)
 
 
 def _flat(x):
@@ -40,8 +35,8 @@ def probe_metrics(exp, state) -> dict:
   (mean of 5 random draws) and with every training label; test-split accuracy.
   """
   cfg = exp.config
-  encode = ENCODERS.get(cfg.step_family)
-  train_x, train_y = exp.train
+  encode = exp.family.encode
+  train_x, train_y = exp.train["image"], exp.train["label"]
   test_x, test_y = data.load_arrays(cfg.data.name, "test", cfg.data.data_dir or None)
   codes_tr, codes_te = _flat(encode(exp, state, train_x)), _flat(encode(exp, state, test_x))
   pix_tr, pix_te = _flat(train_x) / 255.0, _flat(test_x) / 255.0

@@ -1,31 +1,32 @@
-"""Drawing samples from a trained workdir, per step family.
+"""Drawing samples from a trained workdir, per step family (`StepFamily.sample`).
 
 An AE has no prior, so its sampler fits a full-covariance Gaussian to the codes
 of the training split (ex-post density estimation, Ghosh et al. 2020) and decodes
-draws from it; with a label it fits the codes of that class only. A GAN pushes
-z ~ N(0, I) through its generator, the EMA copy when the run keeps one.
+draws from it; with a label it fits the codes of that class only. A VAE decodes
+z ~ N(0, I). A GAN pushes the one sampler's draws (genlab.sampler) through its
+generator in inference mode: the EMA copy, with its own statistics, when it keeps one.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from genlab.errors import UserError
 from genlab.evaluation.split import apply_to_images
-from genlab.registry import Registry
 from genlab.steps.elbo import decoder_mean
-
-SAMPLERS: Registry = Registry("sampler")
 
 
 def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
   """Decoded draws from a Gaussian fitted to training codes: [num, H, W, C] in [0, 1]."""
-  images, labels = exp.train
+  images, labels = exp.train["image"], exp.train["label"]
   if label is not None:
     if not np.any(labels == label):
-      raise ValueError(f"label {label} does not occur in the training split "
-                       f"(labels are {int(labels.min())}..{int(labels.max())})")
+      raise UserError(f"label {label} does not occur in the training split "
+                      f"(labels are {int(labels.min())}..{int(labels.max())})")
     images = images[labels == label]
-  params = {"params": state.params["ae"]}
+  params = {"params": exp.params(state)}
   codes = apply_to_images(lambda x: exp.model.apply(params, x, method="encode"), images)
   codes = codes.reshape(len(images), -1)
   mean = codes.mean(0)
@@ -38,55 +39,43 @@ def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None)
 def vae_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
   """Decoder means of z ~ N(0, I): [num, H, W, C] in [0, 1] (or [num, D] points)."""
   if label is not None:
-    raise ValueError("this VAE is unconditional: --label needs a conditional model")
+    raise UserError("this VAE is unconditional: --label needs a conditional model")
   z = jax.random.normal(rng, (num, exp.config.model.latent_size))
   out = jax.jit(lambda p, z: exp.model.apply({"params": p}, z, method="decode"))(
-      state.params["vae"], z)
+      exp.params(state), z)
   return np.asarray(decoder_mean(exp.config, out))
-
-
-def gan_labels(exp, num: int, label: int | None) -> np.ndarray | None:
-  """Labels for `num` draws: None when unconditional, else `label` or every class in turn."""
-  num_classes = exp.info["num_classes"]
-  if not exp.config.model.get("conditional", False):
-    if label is not None:
-      raise ValueError("this GAN is unconditional: --label needs a conditional model")
-    return None
-  if label is None:
-    return np.arange(num) % num_classes  # balanced, so class statistics stay comparable
-  if not 0 <= label < num_classes:
-    raise ValueError(f"label {label} is not a class of this model (0..{num_classes - 1})")
-  return np.full(num, label)
 
 
 def requested_labels(exp, num: int) -> np.ndarray | None:
   """The classes a family's sampler asks for when drawing `num` unlabelled samples:
-  a conditional GAN's balanced labels (see `gan_labels`), else None."""
-  if exp.config.step_family == "adversarial":
-    return gan_labels(exp, num, None)
-  return None
+  every class in turn for a label-conditioned generator, else None."""
+  sampler = exp.fns.sampler
+  return None if sampler is None else sampler.labels(num)
 
 
-def gan_generate(exp, state, z, labels: np.ndarray | None = None) -> np.ndarray:
-  """G(z, labels) in inference mode, with the params the adversarial step's
-  eval_step and sample grids use: `extra['g_ema']` when `gan.ema_decay` > 0."""
-  use_ema = exp.config.gan.ema_decay > 0
-  params = state.extra["g_ema"] if use_ema else state.params["g"]
-  cols = state.model_state.get("g", {})
-  variables = {"params": {"generator": params},
-               **{col: {"generator": v} for col, v in cols.items()}}
-  out = jax.jit(lambda v, z, y: exp.model.apply(v, z, y, False, method="generate"))(
-      variables, jnp.asarray(z, jnp.float32), None if labels is None else jnp.asarray(labels))
-  return np.asarray(out)
+@functools.lru_cache(maxsize=None)
+def _jitted_generate(generate):
+  return jax.jit(generate)
 
 
-def gan_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
-  """G(z) for z ~ N(0, I): [num, H, W, C] in [0, 1] (or [num, 2] points)."""
-  labels = gan_labels(exp, num, label)
-  return gan_generate(exp, state, jax.random.normal(rng, (num, exp.config.model.latent_size)),
-                      labels)
+def generate(exp, state, z, condition=None) -> np.ndarray:
+  """G(z, condition) in inference mode, as the family's eval_step and grids use it."""
+  if exp.fns.generate is None:
+    raise UserError(f"step family {exp.config.step_family!r} with this game does not "
+                    "sample from a prior")
+  cond = None if condition is None else jnp.asarray(condition)
+  return np.asarray(_jitted_generate(exp.fns.generate)(state, z, cond))
 
 
-SAMPLERS.register("reconstruction", autoencoder_samples)
-SAMPLERS.register("elbo", vae_samples)
-SAMPLERS.register("adversarial", gan_samples)
+def prior_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
+  """G's samples for `num` draws of the one sampler: [num, H, W, C] in [0, 1] (or points).
+
+  Drawn at sampling time (truncated when `sampler.truncation` > 0); conditional
+  generators get `label`, or every class in turn.
+  """
+  sampler = exp.fns.sampler
+  if sampler is None:
+    raise UserError(f"step family {exp.config.step_family!r} with this game does not "
+                    "sample from a prior")
+  labels = sampler.labels(num, label)
+  return generate(exp, state, sampler.latents(rng, num, sampling=True), labels)

@@ -9,8 +9,8 @@ from genlab.data import pipeline
 from genlab.steps.base import to_unit_float
 
 
-def evaluate_split(eval_fn, state, images: np.ndarray, labels: np.ndarray, batch_size: int,
-                   rng: jax.Array, mesh) -> dict[str, np.ndarray]:
+def evaluate_split(eval_fn, state, split: dict, batch_size: int, rng: jax.Array,
+                   mesh) -> dict[str, np.ndarray]:
   """Concatenates `eval_fn(state, batch, rng_i)` over every example of a split.
 
   Batches have one fixed size (the last is padded and trimmed), so `eval_fn`
@@ -21,7 +21,7 @@ def evaluate_split(eval_fn, state, images: np.ndarray, labels: np.ndarray, batch
     {name: per-example values [N]}.
   """
   parts: dict[str, list] = {}
-  for i, (batch, n_valid) in enumerate(pipeline.eval_batches(images, labels, batch_size)):
+  for i, (batch, n_valid) in enumerate(pipeline.eval_batches(split, batch_size)):
     out = eval_fn(state, sharding.put_batch(batch, mesh), jax.random.fold_in(rng, i))
     for k, v in jax.device_get(out).items():
       parts.setdefault(k, []).append(np.asarray(v)[:n_valid])

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlab.evaluation import figures
-from genlab.evaluation.split import apply_to_images, evaluate_split, means
+from genlab.evaluation.split import apply_to_images, means
 from genlab.state import num_params
 from genlab.steps.base import to_unit_float
 from genlab.steps.elbo import decoder_mean, neg_log_likelihood
@@ -51,10 +51,9 @@ def iwae_nll(log_weights_fn, params, x: np.ndarray, rng: jax.Array, k: int,
 def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
   """Scores a VAE on the (once-binarized) test split and draws its figures."""
   cfg = exp.config
-  images, labels = exp.test
-  params = state.params["vae"]
-  per_example = evaluate_split(jax.jit(exp.fns.eval_step), state, images, labels,
-                               cfg.data.eval_batch_size, rng, exp.mesh)
+  images = exp.test["image"]
+  params = exp.params(state)
+  per_example = exp.evaluate_split(state, rng)
   result = means(per_example, "test")
   result.pop("test/loss", None)
 
@@ -85,8 +84,8 @@ def _decode(exp, params, z) -> np.ndarray:
 
 
 def _figures(exp, state, workdir: str, codes: np.ndarray) -> dict:
-  params = state.params["vae"]
-  images, labels = exp.test
+  params = exp.params(state)
+  images, labels = exp.test["image"], exp.test["label"]
   out = figures.ensure_dir(os.path.join(workdir, "report"))
   figs = {}
   if exp.info["modality"] == "points":  # samples are drawn as a scatter by evaluation

@@ -1,70 +1,29 @@
-"""The domain feature network: trained once per dataset through genlab's loop, cached.
+"""The domain feature network behind dFID & co: a trained classifier, loaded from its workdir.
 
-The cache entry is an ordinary genlab workdir under
-`<genlab data dir>/genlab_feature_nets/<dataset>-<architecture>-<digest>/`, where the
-digest hashes the architecture version and the classifier's whole config (steps,
-optimizer, data). A different architecture or step count is a different entry, never
-a silent reuse; an interrupted training resumes from its checkpoint; a file lock makes
-concurrent evaluations wait for one trainer instead of racing.
+Metrics never train: `genlab.feature_nets` (above the training loop) trains and caches
+the classifier once per dataset and hands a `FeatureNet` to whoever scores samples.
+This module only reads a finished workdir (its config, its checkpoint and the
+`feature_net.json` record the service writes last).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import json
 import os
-import re
-import sys
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from genlab import data, experiment, train
-from genlab.models.classifier import ARCHITECTURE
+from genlab import data, models
+from genlab.checkpoint import Checkpointer
+from genlab.errors import UserError
+from genlab.steps import classification
 
-_DONE = "feature_net.json"  # written last: its presence marks a finished entry
+RECORD = "feature_net.json"  # written last by the service: its presence marks a finished net
 _BATCH = 500
-
-
-def cache_root() -> str:
-  """$GENLAB_CACHE_DIR, else `genlab_feature_nets` inside genlab's data dir."""
-  return os.path.expanduser(os.environ.get("GENLAB_CACHE_DIR") or
-                            os.path.join(data.default_data_dir(), "genlab_feature_nets"))
-
-
-def classifier_config(dataset: str, num_steps: int, data_dir: str = ""):
-  """The locked config of the feature net for `dataset` (experiments/configs/classifier.py)."""
-  # The one definition of the network lives with the other configs, so
-  # `python -m experiments.main --config=experiments/configs/classifier.py` trains it too.
-  from experiments.configs import classifier  # pylint: disable=import-outside-toplevel
-  config = classifier.get_config(f"steps={num_steps}")
-  with config.unlocked():
-    config.data.name = dataset
-    config.data.data_dir = data_dir
-  config.lock()
-  return config
-
-
-def cache_dir(config) -> str:
-  key = ARCHITECTURE + experiment.config_to_json(config)
-  digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-  slug = re.sub(r"[^A-Za-z0-9_.]+", "_", config.data.name)
-  return os.path.join(cache_root(), f"{slug}-{ARCHITECTURE}-{digest}")
-
-
-@contextlib.contextmanager
-def _locked(path: str):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    fcntl.flock(f, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 @dataclasses.dataclass
@@ -105,28 +64,33 @@ class FeatureNet:
     return self._batched(self._logits, images).argmax(-1)
 
 
-def load(dataset: str, num_steps: int, data_dir: str = "") -> FeatureNet:
-  """The cached feature net of `dataset`, training it first if the cache lacks it.
+def load(workdir: str) -> FeatureNet:
+  """The finished feature net in `workdir` (a classification-family workdir).
 
-  Args:
-    dataset: a labelled image dataset name ('mnist5k', 'tfds:mnist', ...).
-    num_steps: classifier training steps (part of the cache key).
-    data_dir: the dataset's data_dir ('' for the default).
+  Raises:
+    UserError: the workdir holds no finished feature net.
   """
-  config = classifier_config(dataset, num_steps, data_dir)
-  workdir = cache_dir(config)
-  done = os.path.join(workdir, _DONE)
-  with _locked(workdir + ".lock"):
-    if not os.path.exists(done):
-      print(f"training the {dataset} feature net once ({num_steps} steps), cached in "
-            f"{workdir}", file=sys.stderr)
-      result = train.run(config, workdir)
-      record = {"name": os.path.basename(workdir), "accuracy": result["test/accuracy"]}
-      with open(done + ".tmp", "w") as f:
-        json.dump(record, f)
-      os.replace(done + ".tmp", done)
-  with open(done) as f:
+  record_path = os.path.join(workdir, RECORD)
+  if not os.path.exists(record_path):
+    raise UserError(f"{workdir} holds no finished feature net ({RECORD} is missing); "
+                    "genlab.feature_nets trains one")
+  with open(record_path) as f:
     record = json.load(f)
-  exp, state = experiment.restore(workdir)
-  return FeatureNet(record["name"], float(record["accuracy"]), exp.info["num_classes"],
-                    exp.model, state.params["classifier"])
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  info = data.dataset_info(config.data.name, config.data.data_dir or None)
+  model = models.build(config.model, info)
+  fns = classification.make(model, config, info)
+  example = {"image": np.zeros((1, *info["image_shape"]), np.uint8),
+             "label": np.zeros((1,), np.int64)}
+  template = jax.eval_shape(fns.init, jax.random.key(0), example)
+  ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), config.train.checkpoint_every,
+                      config.train.keep_checkpoints)
+  try:
+    state = ckpt.restore(template)
+  finally:
+    ckpt.close()
+  if state is None:
+    raise UserError(f"{workdir} has a {RECORD} but no checkpoint")
+  return FeatureNet(record["name"], float(record["accuracy"]), info["num_classes"], model,
+                    state.params[classification.NETWORK])

@@ -16,25 +16,39 @@ Metrics = dict[str, jax.Array]
 
 @dataclasses.dataclass(frozen=True)
 class StepFns:
-  """Pure functions the loop jit-compiles; none touches the host.
+  """Pure functions the loop jit-compiles, once per stage; none touches the host.
 
   Attributes:
-    init: (rng, batch) -> TrainState.
+    init: (rng, batch, stage) -> TrainState with the networks of `stage`.
     train_step: (state, batch, rng, stage) -> (state, scalar metrics). `rng` is the
       run's base key; the step folds in `state.step` so a resumed run continues
       the same stream. `stage` is static (one compile per stage).
-    eval_step: (state, batch, rng) -> per-example metrics, each of shape [B].
-    visualize: (state, batch) -> {name: images in [0, 1], NHWC} for sample grids.
+    eval_step: (state, batch, rng, stage) -> per-example metrics, each of shape [B].
+    visualize: (state, batch, stage) -> {name: images in [0, 1], NHWC} for sample grids.
     stage_at: step -> stage, for staged training (greedy pre-training, ProGAN).
     stages: every stage `stage_at` can return.
+    grow: (state, stage) -> the state with the networks of `stage`, called when
+      training enters `stage` (networks that grow between stages); identity by default.
+    generate: (state, z, condition) -> samples in inference mode, for families whose
+      networks sample from a prior (see `sampler`); None otherwise.
+    sampler: the genlab.sampler.Sampler of `generate`'s inputs, or None.
   """
 
-  init: Callable[[jax.Array, Batch], TrainState]
-  train_step: Callable[[TrainState, Batch, jax.Array, int], tuple[TrainState, Metrics]]
-  eval_step: Callable[[TrainState, Batch, jax.Array], Metrics]
-  visualize: Callable[[TrainState, Batch], dict[str, jax.Array]]
+  init: Callable[..., TrainState]
+  train_step: Callable[..., tuple[TrainState, Metrics]]
+  eval_step: Callable[..., Metrics]
+  visualize: Callable[..., dict[str, jax.Array]]
   stage_at: Callable[[int], int] = lambda step: 0
   stages: tuple[int, ...] = (0,)
+  grow: Callable[[TrainState, int], TrainState] = lambda state, stage: state
+  generate: Callable[..., jax.Array] | None = None
+  sampler: Any = None
+
+  def state_stage(self, step: int, num_steps: int) -> int:
+    """The stage whose networks a state at `step` holds: training grows them on
+    entering a stage, so a checkpoint at `step` is shaped by the stage of the next
+    step to run (the last one's, once training is over)."""
+    return self.stage_at(min(step, max(num_steps - 1, 0)))
 
 
 def to_unit_float(images: jax.Array) -> jax.Array:

@@ -11,6 +11,8 @@ import optax
 from genlab import optim, state as state_lib
 from genlab.steps.base import StepFns, update_network, to_unit_float
 
+NETWORK = "classifier"  # the family's one network in the train state
+
 
 def random_shift(rng: jax.Array, x: jax.Array, max_shift: int) -> jax.Array:
   """Translates each image of x [B, H, W, C] by its own integer offset in ±max_shift."""
@@ -26,14 +28,15 @@ def random_shift(rng: jax.Array, x: jax.Array, max_shift: int) -> jax.Array:
   return jax.vmap(crop)(padded, offsets)
 
 
-def make(model, config) -> StepFns:
+def make(model, config, info) -> StepFns:
   """Builds the classification StepFns for a `model` mapping images to logits."""
   tx = optim.make_optimizer(config.optim, config.train.num_steps)
   max_shift = config.augment.shift
 
-  def init(rng, batch):
+  def init(rng, batch, stage=0):
+    del stage
     params = model.init(rng, to_unit_float(batch["image"]))["params"]
-    return state_lib.create({"classifier": params}, {"classifier": tx.init(params)})
+    return state_lib.create({NETWORK: params}, {NETWORK: tx.init(params)})
 
   def loss_fn(params, x, labels, rng):
     logits = model.apply({"params": params}, x, train=True, rngs={"dropout": rng})
@@ -46,18 +49,20 @@ def make(model, config) -> StepFns:
     r_shift, r_drop = jax.random.split(rng)
     x = random_shift(r_shift, to_unit_float(batch["image"]), max_shift)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params["classifier"], x, batch["label"], r_drop)
-    new_state, norms = update_network(tx, state, "classifier", grads)
+        state.params[NETWORK], x, batch["label"], r_drop)
+    new_state, norms = update_network(tx, state, NETWORK, grads)
     return new_state, {**metrics, **norms}
 
-  def eval_step(state, batch, rng):
+  def eval_step(state, batch, rng, stage=0):
+    del stage
     del rng
-    logits = model.apply({"params": state.params["classifier"]}, to_unit_float(batch["image"]))
+    logits = model.apply({"params": state.params[NETWORK]}, to_unit_float(batch["image"]))
     labels = batch["label"]
     return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, labels),
             "accuracy": (jnp.argmax(logits, -1) == labels).astype(jnp.float32)}
 
-  def visualize(state, batch):
+  def visualize(state, batch, stage=0):
+    del stage
     del state
     return {"input": to_unit_float(batch["image"])}
 

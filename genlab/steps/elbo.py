@@ -8,9 +8,12 @@ import jax
 import jax.numpy as jnp
 
 from genlab import optim, state as state_lib
+from genlab.errors import UserError
 from genlab.losses import bce, gaussian_kl, gaussian_nll
 from genlab.models.vae import reparameterize
 from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
+
+NETWORK = "vae"  # the family's one network in the train state
 
 
 # likelihood -> the decoder's mean as a function of its raw output. `gaussian` is for
@@ -21,8 +24,8 @@ DECODER_MEANS = {"bernoulli": jax.nn.sigmoid, "gaussian": jax.nn.sigmoid,
 
 def _check_likelihood(config):
   if config.vae.likelihood not in DECODER_MEANS:
-    raise ValueError(f"unknown vae.likelihood {config.vae.likelihood!r}; "
-                     f"known: {', '.join(DECODER_MEANS)}")
+    raise UserError(f"unknown vae.likelihood {config.vae.likelihood!r}; "
+                    f"known: {', '.join(DECODER_MEANS)}")
 
 
 def decoder_mean(config, out):
@@ -56,17 +59,18 @@ def beta_at(config, step):
   return config.vae.beta * ramp
 
 
-def make(model, config) -> StepFns:
+def make(model, config, info) -> StepFns:
   """Builds the ELBO StepFns for a VAE `model` (see genlab.models.vae)."""
   tx = optim.make_optimizer(config.optim, config.train.num_steps)
 
   def inputs(batch, rng):
     return model_inputs(batch, rng, config.data.binarize)
 
-  def init(rng, batch):
+  def init(rng, batch, stage=0):
+    del stage
     r_init, r_z = jax.random.split(rng)
     params = model.init(r_init, inputs(batch, rng), r_z)["params"]
-    return state_lib.create({"vae": params}, {"vae": tx.init(params)})
+    return state_lib.create({NETWORK: params}, {NETWORK: tx.init(params)})
 
   def loss_fn(params, x, rng, beta):
     rec, kl = elbo_terms(model, config, params, x, rng)
@@ -80,18 +84,20 @@ def make(model, config) -> StepFns:
     r_bin, r_z = jax.random.split(rng)
     x = inputs(batch, r_bin)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params["vae"], x, r_z, beta_at(config, state.step))
-    new_state, norms = update_network(tx, state, "vae", grads)
+        state.params[NETWORK], x, r_z, beta_at(config, state.step))
+    new_state, norms = update_network(tx, state, NETWORK, grads)
     return new_state, {**metrics, **norms}
 
-  def eval_step(state, batch, rng):
+  def eval_step(state, batch, rng, stage=0):
+    del stage
     r_bin, r_z = jax.random.split(rng)
     x = inputs(batch, r_bin)
-    rec, kl = elbo_terms(model, config, state.params["vae"], x, r_z)
+    rec, kl = elbo_terms(model, config, state.params[NETWORK], x, r_z)
     return {"neg_elbo": rec + kl, "rec": rec, "kl": kl, "loss": rec + kl}
 
-  def visualize(state, batch):
-    variables = {"params": state.params["vae"]}
+  def visualize(state, batch, stage=0):
+    del stage
+    variables = {"params": state.params[NETWORK]}
     x = to_unit_float(batch["image"])
     mean, _ = model.apply(variables, x, method="encode")
     z = jax.random.normal(jax.random.key(0), mean.shape)

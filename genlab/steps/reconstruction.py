@@ -13,8 +13,11 @@ import jax.numpy as jnp
 
 from genlab import optim, state as state_lib
 from genlab.data import transforms
+from genlab.errors import UserError
 from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
 from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
+
+NETWORK = "ae"  # the family's one network in the train state
 
 
 def sparsity_penalty(code: jax.Array, running: jax.Array, cfg) -> tuple[jax.Array, jax.Array]:
@@ -32,17 +35,18 @@ def sparsity_penalty(code: jax.Array, running: jax.Array, cfg) -> tuple[jax.Arra
     value = cfg.momentum * running + (1 - cfg.momentum) * batch_mean
     rho_hat = jax.lax.stop_gradient(value) + batch_mean - jax.lax.stop_gradient(batch_mean)
   else:
-    raise ValueError(f"unknown sparsity.estimate {cfg.estimate!r}; known: batch, running")
+    raise UserError(f"unknown sparsity.estimate {cfg.estimate!r}; known: batch, running")
   return cfg.beta * jnp.sum(bernoulli_kl(cfg.rho, rho_hat)), rho_hat
 
 
-def make(model, config) -> StepFns:
+def make(model, config, info) -> StepFns:
   """Builds the reconstruction StepFns for an autoencoder `model`.
 
   Args:
     model: a module with `__call__(x) -> (logits, code)`, `encode`, `decode` and,
       for greedy pre-training, `layerwise(x, k)` and `num_layers`.
     config: the full experiment config.
+    info: the dataset's `genlab.data.dataset_info`.
   Returns:
     StepFns for the loop.
   """
@@ -53,18 +57,19 @@ def make(model, config) -> StepFns:
   layerwise_steps = config.train.layerwise_steps
   num_layers = getattr(model, "num_layers", None) if layerwise_steps else None
   if layerwise_steps and num_layers is None:
-    raise ValueError(f"train.layerwise_steps needs an MLP model; got {config.model.name!r}")
+    raise UserError(f"train.layerwise_steps needs an MLP model; got {config.model.name!r}")
   final_stage = num_layers or 0
 
   def inputs(batch, rng):
     return model_inputs(batch, rng, config.data.binarize)
 
-  def init(rng, batch):
+  def init(rng, batch, stage=0):
+    del stage
     params = model.init(rng, inputs(batch, rng))["params"]
     extra = {}
     if use_sparsity:
       extra["rho_running"] = jnp.full((config.model.code_size,), sparse.rho, jnp.float32)
-    return state_lib.create({"ae": params}, {"ae": tx.init(params)}, extra=extra)
+    return state_lib.create({NETWORK: params}, {NETWORK: tx.init(params)}, extra=extra)
 
   def loss_fn(params, x_clean, x_in, extra, stage):
     variables = {"params": params}
@@ -92,13 +97,14 @@ def make(model, config) -> StepFns:
     x = inputs(batch, r_bin)
     x_in = transforms.corrupt(r_noise, x, noise.mask_prob, noise.gaussian_std)
     grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
-        state.params["ae"], x, x_in, state.extra, stage)
-    new_state, norms = update_network(tx, state, "ae", grads, extra=extra)
+        state.params[NETWORK], x, x_in, state.extra, stage)
+    new_state, norms = update_network(tx, state, NETWORK, grads, extra=extra)
     return new_state, {**metrics, **norms}
 
-  def eval_step(state, batch, rng):
+  def eval_step(state, batch, rng, stage=0):
+    del stage
     x = inputs(batch, rng)
-    variables = {"params": state.params["ae"]}
+    variables = {"params": state.params[NETWORK]}
     logits, code = model.apply(variables, x)
     err = mse(logits, x)
     energy = jnp.mean(jnp.square(x).reshape(x.shape[0], -1), -1)
@@ -114,9 +120,10 @@ def make(model, config) -> StepFns:
       out.update(psnr_noisy=psnr(noisy_err), psnr_denoised=psnr(denoised_err))
     return out
 
-  def visualize(state, batch):
+  def visualize(state, batch, stage=0):
+    del stage
     x = to_unit_float(batch["image"])
-    variables = {"params": state.params["ae"]}
+    variables = {"params": state.params[NETWORK]}
     shown = {"input": x, "reconstruction": jax.nn.sigmoid(model.apply(variables, x)[0])}
     if noise.mask_prob > 0 or noise.gaussian_std > 0:
       x_noisy = transforms.corrupt(jax.random.key(0), x, noise.mask_prob, noise.gaussian_std)

@@ -1,0 +1,40 @@
+"""The feature net an experiment's sample scores need, from the classifier config.
+
+The entry points ask here BEFORE training or evaluating, so the classifier is trained
+(once per dataset, cached by genlab.feature_nets) outside any other run, and the
+network is defined in one place: experiments/configs/classifier.py.
+"""
+
+from experiments.configs import classifier
+from genlab import data, feature_nets
+from genlab.evaluate import needs_feature_net
+
+
+def classifier_config(dataset: str, num_steps: int, data_dir: str = ""):
+  """The locked config of the feature net for `dataset`."""
+  config = classifier.get_config(f"steps={num_steps}")
+  with config.unlocked():
+    config.data.name = dataset
+    config.data.data_dir = data_dir
+  config.lock()
+  return config
+
+
+def _get(config):
+  return feature_nets.get(classifier_config(
+      config.data.name, config.eval.feature_net_steps, config.data.data_dir))
+
+
+def for_training(config):
+  """The FeatureNet when the loop scores image samples at each evaluation, else None."""
+  monitor = config.get("monitor")
+  if monitor is None or not monitor.enabled or not monitor.get("sample_scores", False):
+    return None
+  info = data.dataset_info(config.data.name, config.data.data_dir or None)
+  return _get(config) if info["modality"] == "images" else None
+
+
+def for_evaluation(config):
+  """The FeatureNet when evaluation scores image samples, else None."""
+  info = data.dataset_info(config.data.name, config.data.data_dir or None)
+  return _get(config) if needs_feature_net(config, info) else None

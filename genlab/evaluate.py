@@ -1,0 +1,64 @@
+"""Evaluation of a trained workdir: eval.json, report.md and figures.
+
+The step family's evaluator (`StepFamily.evaluate`) scores the test split and draws
+its figures; sample quality (when the family samples) and linear probes (when it
+encodes) are added here, under one protocol for every family.
+"""
+
+import json
+import os
+
+from genlab import data, experiment, metrics
+from genlab.data import toy
+from genlab.evaluation import figures_2d, report, representation
+from genlab.evaluation.sampling import requested_labels
+
+restore = experiment.restore  # (Experiment, TrainState) of a workdir's newest checkpoint
+
+
+def needs_feature_net(config, info: dict) -> bool:
+  """Whether evaluating `config` scores image samples (and so needs a feature net)."""
+  return info["modality"] == "images" and bool(config.eval.num_samples)
+
+
+def evaluate(workdir: str, feature_net=None) -> dict:
+  """Evaluates the newest checkpoint of `workdir`.
+
+  Writes workdir/eval.json, workdir/report.md and PNGs under workdir/report/.
+
+  Args:
+    workdir: a genlab workdir.
+    feature_net: the dataset's FeatureNet (genlab.feature_nets.get) when the family
+      samples images; None skips nothing silently: scoring then raises a UserError.
+  Returns:
+    The metrics written to eval.json.
+  """
+  exp, state = restore(workdir)
+  scores, figs = exp.family.evaluate(exp, state, workdir, exp.rngs()["eval"])
+  scores = {"step": int(state.step), **scores,
+            **_sample_scores(exp, state, workdir, figs, feature_net)}
+  if exp.config.eval.probe and exp.info["modality"] == "images" and exp.family.encode:
+    scores.update(representation.probe_metrics(exp, state))
+  with open(os.path.join(workdir, "eval.json"), "w") as f:
+    json.dump(scores, f, indent=2, sort_keys=True)
+  report.write(workdir, exp.config, scores, figs)
+  return scores
+
+
+def _sample_scores(exp, state, workdir: str, figs: dict, feature_net) -> dict:
+  """Sample-quality scores of the family's sampler (adds a scatter figure for points)."""
+  n = exp.config.eval.num_samples
+  if not n or exp.family.sample is None or (
+      exp.family.network is None and exp.fns.generate is None):
+    return {}
+  fake = exp.family.sample(exp, state, n, exp.rngs()["sample"], None)
+  if exp.info["modality"] == "points":
+    spec = toy.TOY_SETS[exp.config.data.name]
+    path = figures_2d.scatter_over_modes(os.path.join(workdir, "report", "samples_2d.png"),
+                                         fake, spec.centers, spec.sigma)
+    figs[f"{n} samples over the modes (circles: 3σ)"] = os.path.relpath(path, workdir)
+    return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n))
+  real, _ = data.load_arrays(exp.config.data.name, metrics.REAL_SPLIT,
+                             exp.config.data.data_dir or None)
+  return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n),
+                               feature_net=feature_net, real=real)
