@@ -1,5 +1,6 @@
 """Behaviour of genlab.data: embedded sets, registry errors, tfds catalogue."""
 
+import contextlib
 import logging
 import pickle
 import time
@@ -7,6 +8,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.data_sources import base as tfds_sources
 
 import genlab.data as gd
 from genlab.data import builders
@@ -28,6 +30,11 @@ def _isolated_cache(cache_dir, monkeypatch):
 
 def _image_keys(images):
   return sorted(im.tobytes() for im in images)
+
+
+def _labelled_fields(shape, dtype='uint8'):
+  return {'image': {'dtype': dtype, 'shape': shape},
+          'label': {'dtype': 'int64', 'shape': ()}}
 
 
 def test_mnist5k_shapes_dtypes_range(cache_dir):
@@ -93,6 +100,8 @@ def test_digits_shapes_and_range():
       'num_classes': 10,
       'num_train': len(train_images),
       'num_test': len(test_images),
+      'layout': 'labelled',
+      'fields': _labelled_fields((8, 8, 1)),
   }
 
 
@@ -111,6 +120,8 @@ def test_get_source_records_and_info():
       'num_classes': 10,
       'num_train': 4000,
       'num_test': 1000,
+      'layout': 'labelled',
+      'fields': _labelled_fields((28, 28, 1)),
   }
 
 
@@ -195,3 +206,144 @@ def test_prepare_survives_losing_a_race(tmp_path, monkeypatch, caplog):
   assert [p.name for p in (tmp_path / 'genlab_digits').iterdir()] == ['1.0.0']
   images, _ = gd.load_arrays('digits', 'test', data_dir=data_dir)
   assert images.shape[1:] == (8, 8, 1)
+
+
+# ------------------------------------------------- field specs and load_split
+
+_FIELDS = {
+    'mnist5k': ('labelled', _labelled_fields((28, 28, 1))),
+    'digits': ('labelled', _labelled_fields((8, 8, 1))),
+    'ring8': ('labelled', _labelled_fields((2,), 'float32')),
+    'grid25': ('labelled', _labelled_fields((2,), 'float32')),
+    'digits_pairs': ('paired', {
+        'source': {'dtype': 'uint8', 'shape': (8, 8, 1)},
+        'target': {'dtype': 'uint8', 'shape': (8, 8, 1)},
+        'label': {'dtype': 'int64', 'shape': ()},
+    }),
+    'digits_ab': ('unpaired', {
+        'a': {'dtype': 'uint8', 'shape': (8, 8, 1)},
+        'a_label': {'dtype': 'int64', 'shape': ()},
+        'b': {'dtype': 'uint8', 'shape': (8, 8, 1)},
+        'b_label': {'dtype': 'int64', 'shape': ()},
+    }),
+}
+
+
+def test_every_registered_dataset_has_a_field_spec():
+  assert set(_FIELDS) == set(gd.DATASETS)
+
+
+@pytest.mark.parametrize('name', sorted(_FIELDS))
+def test_fields_declared_and_served(name):
+  layout, fields = _FIELDS[name]
+  # Preparing a toy set draws 110,000 points (~15 s here; tests/test_toy.py
+  # pays it once per session): serve their declared spec with mock records.
+  mock = name in ('ring8', 'grid25')
+  served = (tfds.testing.mock_data(num_examples=5) if mock
+            else contextlib.nullcontext())
+  with served:
+    info = gd.dataset_info(name)
+    # What load_split and get_source hand out matches the declaration.
+    arrays = gd.load_split(name, 'test')
+    record = gd.get_source(name, 'test')[0]
+  assert info['layout'] == layout
+  assert info['fields'] == fields
+  assert tuple(fields) == gd.LAYOUTS[layout]
+  assert set(arrays) == set(record) == set(fields)
+  for field, spec in fields.items():
+    assert arrays[field].dtype == spec['dtype']
+    assert arrays[field].shape == (info['num_test'],) + spec['shape']
+    assert np.asarray(record[field]).dtype == spec['dtype']
+    assert np.shape(record[field]) == spec['shape']
+
+
+def test_tfds_catalogue_fields_under_mock(tmp_path):
+  with tfds.testing.mock_data(num_examples=7):
+    info = gd.dataset_info('tfds:mnist', data_dir=str(tmp_path))
+    assert info['layout'] == 'labelled'
+    assert info['fields'] == _labelled_fields((28, 28, 1))
+    whole = gd.load_split('tfds:mnist', 'train', data_dir=str(tmp_path))
+    half = gd.load_split('tfds:mnist', 'train', data_dir=str(tmp_path),
+                         shard=(1, 2))
+  assert whole['image'].shape == (7, 28, 28, 1)
+  np.testing.assert_array_equal(half['image'], whole['image'][4:])
+  np.testing.assert_array_equal(half['label'], whole['label'][4:])
+
+
+@pytest.mark.parametrize('name', ['mnist5k', 'digits'])
+def test_load_split_equals_load_arrays(name):
+  images, labels = gd.load_arrays(name, 'test')
+  arrays = gd.load_split(name, 'test')
+  assert set(arrays) == {'image', 'label'}
+  np.testing.assert_array_equal(arrays['image'], images)
+  np.testing.assert_array_equal(arrays['label'], labels)
+  assert arrays['image'].dtype == images.dtype
+  assert arrays['label'].dtype == labels.dtype
+
+
+def test_shard_bounds_match_array_split():
+  for n in (0, 1, 5, 359, 360):
+    for count in (1, 2, 3, 7, 400):
+      expected = np.array_split(np.arange(n), count)
+      for index in range(count):
+        start, stop = gd.shard_bounds(n, index, count)
+        assert list(range(start, stop)) == expected[index].tolist()
+
+
+@pytest.mark.parametrize('name, count', [('digits', 2), ('digits', 7),
+                                         ('digits_ab', 3)])
+def test_shards_partition_the_split(name, count):
+  whole = gd.load_split(name, 'test')
+  shards = [gd.load_split(name, 'test', shard=(i, count)) for i in range(count)]
+  sizes = [len(next(iter(s.values()))) for s in shards]
+  assert max(sizes) - min(sizes) <= 1 and sum(sizes) == 359
+  assert sizes == sorted(sizes, reverse=True)  # the larger shards come first
+  for field, column in whole.items():
+    np.testing.assert_array_equal(
+        np.concatenate([s[field] for s in shards]), column)
+
+
+@pytest.fixture
+def requested_keys(monkeypatch):
+  """Every record key that tfds data sources are asked for."""
+  keys = []
+  base = tfds_sources.BaseDataSource
+  getitem, getitems = base.__getitem__, base.__getitems__
+
+  def one(self, key):
+    keys.append(int(key))
+    return getitem(self, key)
+
+  def many(self, batch):
+    keys.extend(int(k) for k in batch)
+    return getitems(self, batch)
+
+  monkeypatch.setattr(base, '__getitem__', one)
+  monkeypatch.setattr(base, '__getitems__', many)
+  return keys
+
+
+def test_a_shard_reads_only_its_records(requested_keys):
+  whole = gd.load_split('mnist5k', 'test')
+  assert sorted(requested_keys) == list(range(1000))  # the spy sees reads
+  requested_keys.clear()
+  shard = gd.load_split('mnist5k', 'test', shard=(2, 3))
+  start, stop = gd.shard_bounds(1000, 2, 3)
+  assert (start, stop) == (667, 1000)
+  assert sorted(requested_keys) == list(range(start, stop))
+  np.testing.assert_array_equal(shard['image'], whole['image'][start:stop])
+
+
+def test_more_shards_than_records_leaves_empty_shards():
+  arrays = gd.load_split('digits_pairs', 'test', shard=(399, 400))
+  assert arrays['source'].shape == (0, 8, 8, 1)
+  assert arrays['source'].dtype == np.uint8
+  assert arrays['label'].shape == (0,) and arrays['label'].dtype == np.int64
+
+
+@pytest.mark.parametrize('shard', [(3, 3), (-1, 2), (0, 0), (0,), 'x',
+                                   (0.5, 2), (True, 2)])
+def test_bad_shard_raises(shard):
+  with pytest.raises(gd.DataError) as e:
+    gd.load_split('digits', 'test', shard=shard)
+  assert '\n' not in str(e.value) and 'shard' in str(e.value)

@@ -1,4 +1,4 @@
-"""Data parallelism: the same run on 2 simulated CPU devices matches 1 device."""
+"""Data parallelism: 2 simulated CPU devices match 1; 2 processes share a batch."""
 
 import json
 import os
@@ -55,3 +55,105 @@ def test_batch_must_divide_over_devices(tmp_path):
   proc = _run(tmp_path / "odd", 2, batch_size=33)
   assert proc.returncode != 0
   assert "does not divide over 2 devices" in proc.stderr
+
+
+# ------------------------------------------------ per-process batches
+
+
+def test_one_process_helpers_match_plain_jax():
+  import jax
+  import numpy as np
+  from genlab import sharding
+  mesh = sharding.make_mesh()
+  batch = {"image": np.arange(2 * 8 * 8, dtype=np.uint8).reshape(2, 8, 8, 1),
+           "label": np.array([3, 4])}
+  placed = sharding.put_local_batch(batch, mesh)
+  reference = jax.device_put(batch, sharding.batch_sharding(mesh))
+  for key in batch:
+    assert placed[key].sharding == reference[key].sharding
+    np.testing.assert_array_equal(placed[key], reference[key])
+  fetched = sharding.gather(placed)
+  assert all(isinstance(v, np.ndarray) for v in fetched.values())
+  np.testing.assert_array_equal(fetched["image"], batch["image"])
+  assert sharding.is_writer()
+  assert sharding.local_batch_size(32, mesh) == 32
+
+
+# Run as two processes on one machine (see FACTS.md: gloo CPU collectives). Each
+# contributes its own rows; both must see the same global sum and gather the
+# whole global array in row order.
+_TWO_PROCESSES = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    pid, port = int(sys.argv[1]), sys.argv[2]
+    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}",
+                               num_processes=2, process_id=pid)
+    import numpy as np
+    from genlab import sharding
+    from genlab.errors import UserError
+    mesh = sharding.make_mesh()
+    n_local = sharding.local_batch_size(6, mesh)
+    rows = np.arange(pid * n_local, (pid + 1) * n_local)
+    local = {"x": (rows[:, None] * 10 + np.arange(3)).astype(np.float32),
+             "row": rows}
+    batch = sharding.put_local_batch(local, mesh)
+    total = jax.jit(lambda b: b["x"].sum())(batch)
+    scaled = jax.jit(lambda b: b["x"] * 2)(batch)  # per-example, sharded
+    got = sharding.gather({"scaled": scaled, "row": batch["row"], "total": total})
+    try:
+      sharding.local_batch_size(7, mesh)
+      error = None
+    except UserError as e:
+      error = str(e)
+    print(json.dumps({
+        "processes": jax.process_count(), "n_local": n_local,
+        "shape": list(batch["x"].shape), "total": float(got["total"]),
+        "scaled": got["scaled"].tolist(), "row": got["row"].tolist(),
+        "writer": sharding.is_writer(), "error": error}))
+    jax.distributed.shutdown()
+""")
+
+
+def _free_port():
+  import socket
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_put_local_batch_and_gather(tmp_path):
+  import numpy as np
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # 1 device each
+  env["JAX_PLATFORMS"] = "cpu"
+  port = str(_free_port())
+  # Files, not pipes: a peer blocked on a full pipe would stall the collectives.
+  logs = [(open(tmp_path / f"{i}.out", "w+"), open(tmp_path / f"{i}.err", "w+"))
+          for i in (0, 1)]
+  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESSES, str(i), port],
+                            cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+           for i, (out, err) in enumerate(logs)]
+  outputs = []
+  try:
+    for proc, (out, err) in zip(procs, logs):
+      proc.wait(timeout=120)
+      out.seek(0)
+      err.seek(0)
+      assert proc.returncode == 0, err.read()[-2000:]
+      outputs.append(json.loads(out.read().strip().splitlines()[-1]))
+  finally:
+    for proc, files in zip(procs, logs):  # a hung peer must not outlive the test
+      if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+      for f in files:
+        f.close()
+  x = np.arange(6)[:, None] * 10.0 + np.arange(3)
+  for pid, r in enumerate(outputs):
+    assert (r["processes"], r["n_local"], r["shape"]) == (2, 3, [6, 3])
+    assert r["total"] == x.sum()
+    assert r["row"] == list(range(6))
+    np.testing.assert_array_equal(r["scaled"], 2 * x)
+    assert r["writer"] == (pid == 0)
+    assert r["error"] == ("data.batch_size 7 does not divide over 2 processes; "
+                          "use a positive multiple of 2")

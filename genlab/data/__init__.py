@@ -6,12 +6,18 @@ Names:
   'ring8', 'grid25'    toy 2-D Gaussian mixtures of the PacGAN protocol
                        (genlab.data.toy), generated there on first use;
                        100,000 train and 10,000 test points, label = mode
+  'digits_pairs'       the 8x8 digits as aligned (source, target) pairs,
+                       target = 255 - source (genlab.data.two_domain)
+  'digits_ab'          the 8x8 digits as two unpaired domains a and b
   'tfds:NAME'          a tfds catalogue dataset that is already prepared as
                        array_record (default data dir ~/tensorflow_datasets)
 
-Every source yields {'image': x, 'label': int64}, where x is a uint8 HxWxC
+Every dataset has a layout that names its fields (genlab.data.fields):
+'labelled' sets yield {'image': x, 'label': int64}, where x is a uint8 HxWxC
 image in 0..255, or for point sets ('modality': 'points' in `dataset_info`)
 a float32 [2] point: 'image' names the model input whatever its modality.
+'paired' sets yield source, target and label; 'unpaired' sets a, a_label,
+b and b_label. `load_split` reads any layout; `load_arrays` only 'labelled'.
 """
 
 from __future__ import annotations
@@ -25,14 +31,19 @@ import tensorflow_datasets as tfds
 from genlab.data import builders
 from genlab.data import catalog
 from genlab.data.errors import DataError
+from genlab.data.fields import LAYOUTS
+from genlab.data.fields import shard_bounds
 
 __all__ = [
     'DATASETS',
     'DataError',
+    'LAYOUTS',
     'dataset_info',
     'default_data_dir',
     'get_source',
     'load_arrays',
+    'load_split',
+    'shard_bounds',
 ]
 
 
@@ -49,6 +60,8 @@ DATASETS: dict[str, EmbeddedDataset] = {
     'digits': EmbeddedDataset(builders.GenlabDigits, num_classes=10),
     'ring8': EmbeddedDataset(builders.GenlabRing8, num_classes=8),
     'grid25': EmbeddedDataset(builders.GenlabGrid25, num_classes=25),
+    'digits_pairs': EmbeddedDataset(builders.GenlabDigitsPairs, num_classes=10),
+    'digits_ab': EmbeddedDataset(builders.GenlabDigitsAB, num_classes=10),
 }
 
 _DEFAULT_CACHE = '~/.cache/genlab/tensorflow_datasets'
@@ -95,16 +108,59 @@ def get_source(
       default (~/tensorflow_datasets) for tfds:NAME.
 
   Returns:
-    Sequence with `len()` and `[i] -> {'image': x, 'label': int64}`, x a
-    uint8 HxWxC image or, for point sets, a float32 [2] point.
+    Sequence with `len()` and `[i] -> {field: value}` with the fields of
+    `dataset_info(name)['fields']`; for 'labelled' sets {'image': x,
+    'label': int64}, x a uint8 HxWxC image or, for point sets, a float32 [2]
+    point.
   """
   return catalog.open_split(_builder(name, data_dir), split)
+
+
+def load_split(
+    name: str,
+    split: str,
+    data_dir: str | None = None,
+    shard: tuple[int, int] | None = None,
+) -> dict[str, np.ndarray]:
+  """Materializes a split, or one process's shard of it, as field arrays.
+
+  With `shard=(index, count)` the split's N records are cut into `count`
+  contiguous shards in record order whose sizes differ by at most one (the
+  first N % count hold one more; see `shard_bounds`), the same cut as
+  `np.array_split(np.arange(N), count)[index]`, and only the records of
+  shard `index` are requested from the data source. The shards of all
+  indices concatenate to the whole split.
+
+  Args:
+    name: as for `get_source`.
+    split: as for `get_source`.
+    data_dir: as for `get_source`.
+    shard: (index, count), 0 <= index < count; None for the whole split.
+
+  Returns:
+    {field: array [n, ...]} for every field of `dataset_info(name)['fields']`,
+    in its dtype (images uint8, labels int64).
+  """
+  return _read(_builder(name, data_dir), name, split, shard)
+
+
+def _read(builder, name: str, split: str, shard) -> dict[str, np.ndarray]:
+  n = len(catalog.open_split(builder, split))
+  if n == 0:
+    raise DataError(f"split '{split}' of '{name}' is empty")
+  if shard is None:
+    start, stop = 0, n
+  elif isinstance(shard, (tuple, list)) and len(shard) == 2:
+    start, stop = shard_bounds(n, *shard)
+  else:
+    raise DataError(f'shard must be (index, count), got {shard!r}')
+  return catalog.read_fields(builder, split, start, stop)
 
 
 def load_arrays(
     name: str, split: str, data_dir: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-  """Materializes a whole split in memory.
+  """Materializes a whole split of a 'labelled' dataset in memory.
 
   Args:
     name: as for `get_source`.
@@ -115,10 +171,15 @@ def load_arrays(
     inputs: uint8 images [N, H, W, C], or float32 points [N, 2] for point
     sets; labels: int64 [N].
   """
-  inputs, labels = catalog.read_arrays(_builder(name, data_dir), split)
-  if len(labels) == 0:
-    raise DataError(f"split '{split}' of '{name}' is empty")
-  return inputs, labels
+  builder = _builder(name, data_dir)
+  layout = catalog.schema(builder).layout
+  if layout != 'labelled':
+    raise DataError(
+        f"dataset '{name}' has fields {', '.join(LAYOUTS[layout])}, not"
+        ' image and label; read it with genlab.data.load_split'
+    )
+  arrays = _read(builder, name, split, None)
+  return arrays['image'], arrays['label']
 
 
 def dataset_info(name: str, data_dir: str | None = None) -> dict:
@@ -129,25 +190,33 @@ def dataset_info(name: str, data_dir: str | None = None) -> dict:
     data_dir: as for `get_source`.
 
   Returns:
-    {'image_shape': (H, W, C), or (2,) for point sets,
+    {'image_shape': (H, W, C), or (2,) for point sets; for two-domain sets
+       the shape of source / a (target / b have the same),
      'modality': 'images' or 'points',
      'num_classes': int (0 if unlabelled; the number of modes for ring8 and
        grid25), 'num_train': int, 'num_test': int (0 if there is no 'test'
-       split)}.
+       split),
+     'layout': 'labelled' (image, label), 'paired' (source, target, label)
+       or 'unpaired' (a, a_label, b, b_label),
+     'fields': {field: {'dtype': numpy dtype name, 'shape': per-example
+       shape, None where it varies}} for every field of the layout}.
   """
   builder = _builder(name, data_dir)
-  spec = catalog.input_spec(builder)
+  schema = catalog.schema(builder)
+  label_key = schema.fields['label'].key if 'label' in schema.fields else None
   if name in DATASETS:
     num_classes = DATASETS[name].num_classes
-  elif spec.label_key is None:
+  elif label_key is None:
     num_classes = 0
   else:
-    label = builder.info.features[spec.label_key]
+    label = builder.info.features[label_key]
     num_classes = int(getattr(label, 'num_classes', 0) or 0)
   return {
-      'image_shape': tuple(int(d) for d in spec.shape),
-      'modality': spec.modality,
+      'image_shape': tuple(schema.fields[schema.input_field].shape),
+      'modality': schema.modality,
       'num_classes': num_classes,
       'num_train': catalog.num_examples(builder, 'train'),
       'num_test': catalog.num_examples(builder, 'test'),
+      'layout': schema.layout,
+      'fields': schema.describe(),
   }

@@ -18,15 +18,22 @@ import tensorflow_datasets as tfds
 
 from genlab.data import embedded
 from genlab.data import toy
+from genlab.data import two_domain
 from genlab.data.catalog import tfds_reads_are_mocked
 from genlab.data.errors import DataError
 
 
+def _image(height: int, width: int) -> tfds.features.Tensor:
+  return tfds.features.Tensor(shape=(height, width, 1), dtype=np.uint8)
+
+
+def _label() -> tfds.features.Tensor:
+  return tfds.features.Tensor(shape=(), dtype=np.int64)
+
+
 def _features(height: int, width: int) -> tfds.features.FeaturesDict:
-  return tfds.features.FeaturesDict({
-      'image': tfds.features.Tensor(shape=(height, width, 1), dtype=np.uint8),
-      'label': tfds.features.Tensor(shape=(), dtype=np.int64),
-  })
+  return tfds.features.FeaturesDict(
+      {'image': _image(height, width), 'label': _label()})
 
 
 class _EmbeddedBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -127,6 +134,86 @@ class GenlabDigits(_EmbeddedBuilder):
     return embedded.stratified_split(
         labels, test_fraction=embedded.DIGITS_TEST_FRACTION
     )
+
+
+class _DigitsTwoDomainBuilder(tfds.core.GeneratorBasedBuilder,
+                              skip_registration=True):
+  """The 8x8 digits as two domains (see genlab.data.two_domain).
+
+  `LAYOUT` tells genlab.data.catalog which fields the features are.
+  """
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+  LAYOUT = ''
+  DESCRIPTION = ''
+
+  def _features(self) -> dict[str, tfds.features.Tensor]:
+    raise NotImplementedError
+
+  def _generate_examples(self, images, labels, rows, split):
+    raise NotImplementedError
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        features=tfds.features.FeaturesDict(self._features()),
+        homepage=GenlabDigits.HOMEPAGE,
+        citation=GenlabDigits.CITATION,
+        license=GenlabDigits.LICENSE,
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # Derived from a file inside scikit-learn.
+    images, labels = embedded.load_digits()
+    # The digits set's own split: a net trained on digits' train split has
+    # never seen these test digits either.
+    train_idx, test_idx = embedded.stratified_split(
+        labels, test_fraction=embedded.DIGITS_TEST_FRACTION
+    )
+    return {
+        'train': self._generate_examples(images, labels, train_idx, 'train'),
+        'test': self._generate_examples(images, labels, test_idx, 'test'),
+    }
+
+
+class GenlabDigitsPairs(_DigitsTwoDomainBuilder):
+  """Paired digits: source = a digit, target = its colour inversion."""
+
+  name = 'genlab_digits_pairs'
+  LAYOUT = 'paired'
+  DESCRIPTION = (
+      'The 8x8 UCI optdigits of genlab_digits (same split) as aligned pairs:'
+      ' source is the digit, target is 255 - source, label is its class.'
+  )
+
+  def _features(self):
+    return {'source': _image(8, 8), 'target': _image(8, 8), 'label': _label()}
+
+  def _generate_examples(self, images, labels, rows, split):
+    del split  # Pairs need no randomness.
+    return two_domain.paired(images, labels, rows)
+
+
+class GenlabDigitsAB(_DigitsTwoDomainBuilder):
+  """Unpaired digits: a = a digit, b = the inversion of another digit."""
+
+  name = 'genlab_digits_ab'
+  LAYOUT = 'unpaired'
+  DESCRIPTION = (
+      'The 8x8 UCI optdigits of genlab_digits (same split) as two unpaired'
+      ' domains: a is a digit, b is 255 - x of a different digit x of the'
+      ' same split (a fixed derangement), each with its own label.'
+  )
+
+  def _features(self):
+    return {'a': _image(8, 8), 'a_label': _label(),
+            'b': _image(8, 8), 'b_label': _label()}
+
+  def _generate_examples(self, images, labels, rows, split):
+    return two_domain.unpaired(images, labels, rows,
+                               two_domain.PARTNER_SEEDS[split])
 
 
 class _ToyBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):

@@ -1,7 +1,8 @@
 """Read-only access to prepared tfds datasets: the catalogue and genlab's own.
 
 Every genlab dataset, embedded or `tfds:NAME`, is read through `open_split`
-(random access) and `read_arrays` (whole splits).
+(random access) and `read_fields` (a split or a contiguous range of it as
+arrays), with the field names of its `schema` (see genlab.data.fields).
 
 genlab never downloads a catalogue dataset: offline, tfds retries
 storage.googleapis.com for minutes before failing, and preparing most
@@ -13,7 +14,6 @@ with internet.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 from typing import Any, Mapping, Sequence
@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2  # tfds's TF-free copy
 
+from genlab.data import fields
 from genlab.data.errors import DataError
 
 PREFIX = 'tfds:'
@@ -96,38 +97,25 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
   return builder
 
 
-@dataclasses.dataclass(frozen=True)
-class InputSpec:
-  """Which features hold a dataset's examples and labels, and how to read them.
+def schema(builder: tfds.core.DatasetBuilder) -> fields.Schema:
+  """The layout and fields of a builder, checking that genlab can read them.
 
-  Attributes:
-    key: feature holding the model input.
-    label_key: feature holding the label; None for unlabelled sets.
-    modality: 'images' (uint8 HxWxC) or 'points' (float32 [D]).
-    shape: normalized per-example shape, (H, W, C) or (D,); None for a
-      dimension that varies between examples.
-    add_channel: the stored images are HxW and get a trailing C = 1.
+  genlab's own builders name their layout in a `LAYOUT` class attribute and
+  store exactly its fields (see `fields.stored_schema`). Every other builder
+  (the tfds catalogue) is read as 'labelled': its image feature (or, for
+  point sets, its first supervised key) becomes 'image', HxW images get a
+  channel, and its label (-1 if it has none) becomes 'label'.
+
+  Args:
+    builder: a tfds builder.
+
+  Returns:
+    The builder's `fields.Schema`.
   """
-
-  key: str
-  label_key: str | None
-  modality: str
-  shape: tuple[int | None, ...]
-  add_channel: bool = False
-
-  @property
-  def dtype(self) -> type[np.generic]:
-    return np.uint8 if self.modality == 'images' else np.float32
-
-  def normalize(self, x: Any) -> np.ndarray:
-    """One stored input, or a stack of them, as dtype with `shape` trailing."""
-    x = np.asarray(x, dtype=self.dtype)
-    return x[..., None] if self.add_channel else x
-
-
-def input_spec(builder: tfds.core.DatasetBuilder) -> InputSpec:
-  """Finds the input and label features of a builder and checks their type."""
   features = builder.info.features
+  layout = getattr(builder, 'LAYOUT', 'labelled')
+  if layout != 'labelled':
+    return fields.stored_schema(layout, features)
   keys = set(features.keys()) if hasattr(features, 'keys') else set()
   supervised = builder.info.supervised_keys
   if 'image' in keys:
@@ -145,50 +133,46 @@ def input_spec(builder: tfds.core.DatasetBuilder) -> InputSpec:
     label_key = supervised[1]
   else:
     label_key = None  # Unlabelled sets (e.g. celeb_a) get label -1.
+  label = fields.Field(np.int64, (), label_key)
   feature = features[key]
   dtype, shape = np.dtype(feature.np_dtype), tuple(feature.shape)
   if dtype == np.uint8 and len(shape) in (2, 3):
     add_channel = len(shape) == 2
-    return InputSpec(key, label_key, 'images', shape + (1,) * add_channel,
-                     add_channel)
-  if dtype == np.float32 and len(shape) == 1:
-    return InputSpec(key, label_key, 'points', shape)
-  raise DataError(
-      f"tfds dataset '{builder.name}' feature '{key}' is {dtype} {shape};"
-      ' genlab needs uint8 HxW or HxWxC images or float32 [D] points'
-  )
+    image = fields.Field(np.uint8, shape + (1,) * add_channel, key,
+                         add_channel=add_channel)
+  elif dtype == np.float32 and len(shape) == 1:
+    image = fields.Field(np.float32, shape, key)
+  else:
+    raise DataError(
+        f"tfds dataset '{builder.name}' feature '{key}' is {dtype} {shape};"
+        ' genlab needs uint8 HxW or HxWxC images or float32 [D] points'
+    )
+  return fields.Schema('labelled', {'image': image, 'label': label})
 
 
 class NormalizedSource:
-  """Random-access view yielding {'image': input, 'label': int64}.
+  """Random-access view yielding one {field: value} dict per example.
 
-  'image' is genlab's key for the model input in every modality (a uint8
-  HxWxC image, or a float32 [D] point for point sets), so that pipelines and
-  training steps need no per-modality branch.
+  The fields are those of the dataset's `fields.Schema`: for 'labelled' sets
+  {'image': input, 'label': int64}, where 'image' is genlab's key for the
+  model input in every modality (a uint8 HxWxC image, or a float32 [D] point
+  for point sets), so that pipelines and training steps need no per-modality
+  branch.
 
   Plain class (not a closure) so it pickles into grain worker processes.
   """
 
-  def __init__(self, source: Any, spec: InputSpec):
+  def __init__(self, source: Any, schema_: fields.Schema):
     self._source = source
-    self.spec = spec
+    self.schema = schema_
 
   def __len__(self) -> int:
     return len(self._source)
 
-  def _normalize(self, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
-    # tfds returns scalar Tensor features as Python ints, ClassLabel as
-    # numpy scalars; the trainer stacks these, so make the dtype explicit.
-    if self.spec.label_key is None:
-      label = np.int64(-1)
-    else:
-      label = np.int64(record[self.spec.label_key])
-    return {'image': self.spec.normalize(record[self.spec.key]), 'label': label}
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    return self.schema.example(self._source[index])
 
-  def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-    return self._normalize(self._source[index])
-
-  def __getitems__(self, indices: Sequence[int]) -> list[dict[str, np.ndarray]]:
+  def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
     # tfds reads a batch of keys in one call, much faster than key by key.
     # Under tfds.testing.mock_data batch reads raise TypeError (tfds 4.9.10
     # binds the mock's `_getitems` without its `self`), so read key by key.
@@ -197,7 +181,7 @@ class NormalizedSource:
       records = [self._source[i] for i in indices]
     else:
       records = getitems(list(indices))
-    return [self._normalize(r) for r in records]
+    return [self.schema.example(r) for r in records]
 
   def __repr__(self) -> str:
     return f'NormalizedSource({self._source!r})'
@@ -215,7 +199,7 @@ def open_split(builder: tfds.core.DatasetBuilder, split: str, *,
   Returns:
     A `NormalizedSource`, or with `raw` a sequence of `bytes`.
   """
-  spec = input_spec(builder)
+  schema_ = schema(builder)
   kwargs = {}
   if raw:
     kwargs['deserialize_method'] = tfds.decode.DeserializeMethod.RAW_BYTES
@@ -234,7 +218,7 @@ def open_split(builder: tfds.core.DatasetBuilder, split: str, *,
         f"cannot open split '{split}' of '{builder.name}' (splits: {known}):"
         f' {_first_line(e)}'
     ) from None
-  return source if raw else NormalizedSource(source, spec)
+  return source if raw else NormalizedSource(source, schema_)
 
 
 def get_source(name: str, split: str, data_dir: str | None = None) -> NormalizedSource:
@@ -246,7 +230,7 @@ def get_source(name: str, split: str, data_dir: str | None = None) -> Normalized
     data_dir: tfds data root; None means tfds's default.
 
   Returns:
-    A `NormalizedSource` (len, getitem -> {'image', 'label'}).
+    A `NormalizedSource` (len, getitem -> {field: value}).
   """
   return open_split(get_builder(name, data_dir), split)
 
@@ -292,15 +276,59 @@ def _read_columns(records: list[bytes], features: Mapping[str, Any],
   return columns
 
 
-def read_arrays(builder: tfds.core.DatasetBuilder, split: str,
-                chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
-  """Reads a whole split as (inputs, labels), normalized like `open_split`.
+def read_fields(builder: tfds.core.DatasetBuilder, split: str, start: int = 0,
+                stop: int | None = None,
+                chunk: int = 16384) -> dict[str, np.ndarray]:
+  """Reads records [start, stop) of a split as {field: [n, ...]}.
 
-  Records are read in batches of `chunk` keys; plain numeric features are
-  parsed without tfds's decoder (see `_read_columns`), others decoded by tfds.
+  Only those records are requested from the data source (in batches of
+  `chunk` keys), so a process reading its shard of a large split reads just
+  its shard. Plain numeric features are parsed without tfds's decoder (see
+  `_read_columns`), others decoded by tfds.
 
   Args:
     builder: a prepared builder.
+    split: tfds split spec.
+    start: first record.
+    stop: one past the last record; None for the end of the split.
+    chunk: records per read.
+
+  Returns:
+    Every field of `schema(builder)`, normalized like `open_split`'s records.
+  """
+  source = open_split(builder, split)
+  schema_ = source.schema
+  stop = len(source) if stop is None else stop
+  if not 0 <= start <= stop <= len(source):
+    raise DataError(
+        f"records [{start}, {stop}) are not in split '{split}' of"
+        f" '{builder.name}' ({len(source)} records)"
+    )
+  if start == stop:
+    return schema_.empty()
+  features = builder.info.features
+  keys = schema_.stored_keys
+  fast = not tfds_reads_are_mocked() and all(
+      _plain_tensor(features[k]) for k in keys)
+  raw = open_split(builder, split, raw=True) if fast else None
+  parts = []
+  for first in range(start, stop, chunk):
+    indices = list(range(first, min(first + chunk, stop)))
+    if fast:
+      stored = _read_columns(raw.__getitems__(indices), features, keys)
+      parts.append(schema_.columns(stored, len(indices)))
+    else:
+      parts.append(schema_.stack(source.__getitems__(indices)))
+  return {name: np.concatenate([p[name] for p in parts])
+          for name in schema_.fields}
+
+
+def read_arrays(builder: tfds.core.DatasetBuilder, split: str,
+                chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
+  """Reads a whole 'labelled' split as (inputs, labels); see `read_fields`.
+
+  Args:
+    builder: a prepared builder whose layout is 'labelled'.
     split: tfds split spec.
     chunk: records per read.
 
@@ -308,29 +336,14 @@ def read_arrays(builder: tfds.core.DatasetBuilder, split: str,
     inputs: uint8 [N, H, W, C] or float32 [N, D]; labels: int64 [N] (-1 for
     unlabelled sets).
   """
-  source = open_split(builder, split)
-  spec = source.spec
-  features = builder.info.features
-  keys = [k for k in (spec.key, spec.label_key) if k is not None]
-  if len(source) == 0:
-    shape = tuple(d or 0 for d in spec.shape)
-    return np.zeros((0,) + shape, spec.dtype), np.zeros((0,), np.int64)
-  fast = not tfds_reads_are_mocked() and all(
-      _plain_tensor(features[k]) for k in keys)
-  raw = open_split(builder, split, raw=True) if fast else None
-  inputs, labels = [], []
-  for start in range(0, len(source), chunk):
-    indices = list(range(start, min(start + chunk, len(source))))
-    if fast:
-      columns = _read_columns(raw.__getitems__(indices), features, keys)
-      inputs.append(spec.normalize(columns[spec.key]))
-      labels.append(columns[spec.label_key] if spec.label_key
-                    else np.full(len(indices), -1))
-    else:
-      records = source.__getitems__(indices)
-      inputs.append(np.stack([r['image'] for r in records]))
-      labels.append(np.array([r['label'] for r in records]))
-  return np.concatenate(inputs), np.concatenate(labels).astype(np.int64)
+  layout = schema(builder).layout
+  if layout != 'labelled':
+    raise DataError(
+        f"dataset '{builder.name}' has layout '{layout}', not image/label;"
+        ' read it with genlab.data.load_split'
+    )
+  columns = read_fields(builder, split, chunk=chunk)
+  return columns['image'], columns['label']
 
 
 def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:
