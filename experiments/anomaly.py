@@ -13,6 +13,7 @@ from ml_collections import config_flags
 
 from experiments import cli
 from genlab import anomaly
+from genlab.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/NAME.py[:ARGS]",
                                           lock_config=True)
@@ -24,7 +25,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def parse_classes(values: list[str] | None) -> list[int] | None:
-  """--classes as integers; a one-line ValueError for anything else."""
+  """--classes as integers; a one-line UserError for anything else."""
   if not values:
     return None
   classes = []
@@ -32,13 +33,13 @@ def parse_classes(values: list[str] | None) -> list[int] | None:
     try:
       classes.append(int(v))
     except ValueError:
-      raise ValueError(f"--classes wants comma-separated integers, got {v!r}") from None
+      raise UserError(f"--classes wants comma-separated integers, got {v!r}") from None
   return classes
 
 
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   classes = parse_classes(_CLASSES.value)
   config_arg = config_flags.get_config_filename(flags.FLAGS["config"])
   result = anomaly.run(_CONFIG.value, _WORKDIR.value, classes=classes, steps=_STEPS.value,

@@ -1,20 +1,29 @@
-"""Shared entry-point plumbing: one-line errors and exit codes instead of tracebacks."""
+"""Shared entry-point plumbing: user errors as one line and exit status 2, bugs as tracebacks.
 
+A `genlab.errors.UserError`, and a mistake in the flags or `--config.KEY=VALUE`
+overrides (caught while parsing them), prints `error: MESSAGE` and exits with status 2;
+`--debug` shows its traceback instead. Every other exception is a bug and keeps its
+traceback.
+"""
+
+import os
 import sys
+import traceback
+from typing import Any, Callable
 
 from absl import app, flags, logging
 
-from genlab.checkpoint import CheckpointError
-from genlab.data import DataError
-from genlab.experiment import ConfigMismatchError
-from genlab.registry import UnknownNameError
+from genlab.errors import UserError
 
-# Errors a user can fix from the message alone; anything else keeps its traceback.
-USER_ERRORS = (DataError, UnknownNameError, ConfigMismatchError, CheckpointError,
-               FileNotFoundError, ValueError, KeyError, AttributeError, TypeError)
+_DEBUG = flags.DEFINE_bool(
+    "debug", False, "show the traceback of user errors too (other errors always show theirs)")
+
+_OVERRIDE_RESOLVER = os.path.join("config_flags", "config_path.py")
+_WRAPPED_CONFIG_ERROR = "Error whilst parsing config file"
 
 
 def fail(message: str, code: int = 2):
+  """Writes `error: MESSAGE` to stderr and exits with `code`."""
   sys.stderr.write(f"error: {message}\n")
   sys.exit(code)
 
@@ -35,33 +44,124 @@ def _one_line(e: BaseException) -> str:
   return " ".join(lines) or type(e).__name__
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing whose config errors (typos, bad types, bad args) are one line."""
+def _chain(e: BaseException) -> list[BaseException]:
+  """`e` and the exceptions it was raised from or while handling, outermost first."""
+  chain = []
+  while e is not None and e not in chain:
+    chain.append(e)
+    e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+  return chain
+
+
+def _debug_requested(argv: list[str]) -> bool:
+  """--debug read from the raw command line: a parse error can come before its value is set."""
+  debug = False
+  for arg in argv[1:]:
+    if arg == "--":
+      break
+    if not arg.startswith("-"):
+      continue
+    name, has_value, value = arg.lstrip("-").partition("=")
+    if name == "debug":
+      debug = not has_value or value.lower() in ("true", "t", "1")
+    elif name == "nodebug":
+      debug = False
+  return debug
+
+
+def _is_user_parse_error(e: BaseException) -> bool:
+  """Whether an exception from flag parsing is the user's mistake rather than a bug.
+
+  Args:
+    e: what `flags.FLAGS(argv)` raised.
+
+  Returns:
+    True for a UserError anywhere in the chain (a config file's `get_config` rejecting
+    its arg string), for absl's own flag errors (unknown flag, bad value, missing
+    required flag) and for a mistyped `--config.KEY`; False for any other exception,
+    e.g. a TypeError in a config file, which config_flags rewraps as a flag error.
+  """
+  chain = _chain(e)
+  if any(isinstance(c, UserError) for c in chain):
+    return True
+  if any(_WRAPPED_CONFIG_ERROR in str(c) for c in chain):
+    return False
+  if isinstance(e, flags.Error):
+    return True
+  # ml_collections resolves an override's dotted key in config_path.py, and only there:
+  # a KeyError/AttributeError from that module is an unknown key, not a config file bug.
+  frames = traceback.extract_tb(e.__traceback__)
+  return isinstance(e, (AttributeError, KeyError)) and any(
+      f.filename.endswith(_OVERRIDE_RESOLVER) for f in frames)
+
+
+def _unloadable_config(flag_values: flags.FlagValues) -> tuple[str, OSError] | None:
+  """A config-file flag whose file could not be read, as (flag name, error), else None."""
+  for name in flag_values:
+    if not flag_values[name].present:
+      continue
+    try:
+      # config_flags defers an unreadable file's IOError to the first attribute access
+      # of its config (other values just lack the attribute); probing reports it before
+      # any work starts.
+      getattr(flag_values[name].value, "_genlab_load_probe", None)
+    except OSError as e:
+      return name, e
+  return None
+
+
+def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
+  """absl flag parsing whose user mistakes (typos, bad types, bad args) are one line.
+
+  Args:
+    argv: the full command line, program name first.
+    flag_values: the flags to parse into (tests pass their own).
+
+  Returns:
+    The arguments left after the flags, program name first.
+  """
+  debug = _debug_requested(argv)
   try:
-    rest = flags.FLAGS(argv)
-  except flags.Error as e:
-    fail(f"{_one_line(e)} (see --helpshort)")
-  except USER_ERRORS as e:
-    fail(_one_line(e))
+    rest = flag_values(argv)
+  except Exception as e:  # narrowed by _is_user_parse_error; everything else re-raises
+    if debug or not _is_user_parse_error(e):
+      raise
+    user_error = any(isinstance(c, UserError) for c in _chain(e))
+    fail(_one_line(e) + ("" if user_error else " (see --helpshort)"))
+  unloadable = _unloadable_config(flag_values)
+  if unloadable and not debug:  # with --debug, main's first use raises it
+    name, e = unloadable
+    # The last line names the file and the OS's reason; the rest is config_flags' preamble.
+    fail(f"--{name}: {str(e).strip().splitlines()[-1].strip()}")
   # Orbax logs every save at INFO: keep the console to progress and results unless
   # the user asks (-v 0). absl.app would otherwise force INFO on an unset flag.
-  if not flags.FLAGS["verbosity"].present:
-    flags.FLAGS.verbosity = logging.WARNING
+  if "verbosity" in flag_values and not flag_values["verbosity"].present:
+    flag_values.verbosity = logging.WARNING
   return rest
 
 
-def run_main(main) -> None:
-  """app.run with user errors reported as one line and exit status 2."""
+def guard(main: Callable[[list[str]], Any], debug: bool) -> Callable[[list[str]], Any]:
+  """`main` with a UserError reported as `error: MESSAGE` and exit status 2.
+
+  Args:
+    main: an entry point's main(argv).
+    debug: re-raise a UserError instead, traceback and all.
+
+  Returns:
+    A main(argv) for absl's app.run; any exception other than UserError propagates
+    untouched, so a bug keeps its traceback.
+  """
   def guarded(argv):
     try:
       return main(argv)
-    except USER_ERRORS as e:
-      if isinstance(e, (TypeError, AttributeError, KeyError)) and not _is_config_error(e):
+    except UserError as e:
+      if debug:
         raise
       fail(_one_line(e))
-  app.run(guarded, flags_parser=parse_flags)
+  return guarded
 
 
-def _is_config_error(e: BaseException) -> bool:
-  # ml_collections raises these for mistyped or mistyped-type config fields.
-  return type(e).__module__.startswith("ml_collections") or "config" in str(e).lower()
+def run_main(main: Callable[[list[str]], Any]) -> None:
+  """app.run with one-line user errors, exit status 2 and a `--debug` escape hatch."""
+  # --debug is read when main runs: the flags are parsed by then, not when wrapping.
+  app.run(lambda argv: guard(main, _DEBUG.value)(argv), flags_parser=parse_flags)

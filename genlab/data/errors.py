@@ -1,7 +1,9 @@
 """The one exception type the data package raises for user-facing problems."""
 
+from genlab.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
   """A dataset cannot be provided: unknown name, not prepared, bad split.
 
   The message is a single line that says what to do about it, so that the

@@ -15,6 +15,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from genlab.errors import UserError
+
 # lbfgs (multinomial) at C=1 on standardized features; no warning filters. Its
 # iteration counts on mnist5k: all 4000 labelled pixels 83, 100/class
 # 34-53, 10/class 24-28, and 1024-d ReLU features 25. 83 of 100 is too thin a
@@ -48,8 +50,8 @@ def select_per_class(labels: np.ndarray, n_per_class: int, seed: int) -> np.ndar
   classes, counts = np.unique(labels, return_counts=True)
   short = {int(c): int(n) for c, n in zip(classes, counts) if n < n_per_class}
   if short:
-    raise ValueError(f"{n_per_class} examples per class requested but these classes "
-                     f"have fewer ({{class: count}}): {short}")
+    raise UserError(f"{n_per_class} examples per class requested but these classes "
+                    f"have fewer ({{class: count}}): {short}")
   rng = np.random.default_rng(seed)
   picks = [rng.choice(np.flatnonzero(labels == c), n_per_class, replace=False)
            for c in classes]

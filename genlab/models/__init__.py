@@ -4,6 +4,7 @@ from typing import Any, Callable
 
 import flax.linen as nn
 
+from genlab.errors import UserError
 from genlab.models import autoencoders, classifier, dcgan, gan, vae
 from genlab.registry import Registry
 
@@ -34,7 +35,7 @@ def _vae(cfg, info) -> nn.Module:
 
 def _classifier(cfg, info) -> nn.Module:
   if not info["num_classes"]:
-    raise ValueError("model 'classifier' needs a labelled dataset")
+    raise UserError("model 'classifier' needs a labelled dataset")
   return classifier.ConvClassifier(
       num_classes=info["num_classes"], channels=tuple(cfg.channels),
       feature_size=cfg.feature_size, dropout=cfg.dropout)
@@ -44,7 +45,7 @@ def _gan_classes(cfg, info) -> int:
   """Classes a GAN conditions on: the dataset's when `conditional`, else 0."""
   num_classes = info["num_classes"] if cfg.conditional else 0
   if cfg.conditional and not num_classes:
-    raise ValueError(f"model {cfg.name!r} with conditional=True needs a labelled dataset")
+    raise UserError(f"model {cfg.name!r} with conditional=True needs a labelled dataset")
   return num_classes
 
 
@@ -62,7 +63,7 @@ def _mlp_gan(cfg, info) -> nn.Module:
 
 def _dcgan(cfg, info) -> nn.Module:
   if info["modality"] != "images":
-    raise ValueError(f"model 'dcgan' needs an image dataset, not {info['modality']}")
+    raise UserError(f"model 'dcgan' needs an image dataset, not {info['modality']}")
   num_classes = _gan_classes(cfg, info)
   return gan.GAN(
       generator=dcgan.DCGANGenerator(

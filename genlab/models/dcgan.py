@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genlab.errors import UserError
 from genlab.models.gan import check_labels, with_labels
 from genlab.nn import blocks
 from genlab.nn.resample import ConvDownsample, ConvTransposeUpsample
@@ -42,7 +43,7 @@ _BN_MOMENTUM = 0.9
 
 def _choose(table: dict, name: str, what: str):
   if name not in table:
-    raise ValueError(f"unknown {what} {name!r}; known: {', '.join(table)}")
+    raise UserError(f"unknown {what} {name!r}; known: {', '.join(table)}")
   return table[name]
 
 
@@ -95,7 +96,7 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, x: jax.Array, labels: jax.Array | None = None,
                train: bool = False) -> jax.Array:
     if self.norm not in D_NORMS:
-      raise ValueError(f"unknown discriminator norm {self.norm!r}; known: {', '.join(D_NORMS)}")
+      raise UserError(f"unknown discriminator norm {self.norm!r}; known: {', '.join(D_NORMS)}")
     check_labels(labels, self.num_classes)
     def normalize(h, name):
       if self.norm == "batch":

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genlab.errors import UserError
 from genlab.nn import MLP
 
 # Generator output layers: 'sigmoid' for images in [0, 1] (genlab's pixel convention),
@@ -56,7 +57,7 @@ class MLPGenerator(nn.Module):
                train: bool = False) -> jax.Array:
     del train  # no batch norm or dropout
     if self.output not in OUTPUTS:
-      raise ValueError(f"unknown generator output {self.output!r}; known: {', '.join(OUTPUTS)}")
+      raise UserError(f"unknown generator output {self.output!r}; known: {', '.join(OUTPUTS)}")
     if z.shape[-1] != self.latent_size:
       raise ValueError(f"z has {z.shape[-1]} dimensions; the generator expects "
                        f"latent_size={self.latent_size}")

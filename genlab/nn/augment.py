@@ -23,6 +23,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from genlab.errors import UserError
 from genlab.registry import Registry
 
 # Fractions of the image size, as in the DiffAugment paper's code.
@@ -35,8 +36,8 @@ AUGMENTATIONS: Registry[Augmentation] = Registry("D augmentation")
 
 def _check_images(x: jax.Array) -> None:
   if x.ndim != 4:
-    raise ValueError(f"D augmentation needs images [B, H, W, C], got shape {x.shape}; "
-                     "set gan.augment='' for non-image data")
+    raise UserError(f"D augmentation needs images [B, H, W, C], got shape {x.shape}; "
+                    "set gan.augment='' for non-image data")
 
 
 def translate(rng: jax.Array, x: jax.Array) -> jax.Array:

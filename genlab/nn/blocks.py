@@ -6,6 +6,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from genlab.errors import UserError
+
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "linear": lambda x: x,
     "relu": nn.relu,
@@ -19,9 +21,9 @@ _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-  """Returns the activation called `name`, or raises a one-line ValueError."""
+  """Returns the activation called `name`, or raises a one-line UserError."""
   if name not in _ACTIVATIONS:
-    raise ValueError(f"unknown activation {name!r}; known: {', '.join(sorted(_ACTIVATIONS))}")
+    raise UserError(f"unknown activation {name!r}; known: {', '.join(sorted(_ACTIVATIONS))}")
   return _ACTIVATIONS[name]
 
 
