@@ -35,7 +35,8 @@ class Experiment:
   Attributes:
     config: the locked experiment config.
     info: `genlab.data.dataset_info` of the dataset.
-    train, test: the splits as typed fields ({'image', 'label'}, {'a', 'b', ...}).
+    train, test: this process's shards of the splits, as typed fields ({'image',
+      'label'}, paired {'source', 'target', ...}, unpaired {'a', 'b', ...}).
     model: the flax module.
     family: the step family (genlab.families.StepFamily).
     fns: the family's step functions for this model and config.
@@ -57,7 +58,7 @@ class Experiment:
     return {"init": init, "train": train, "eval": evaluation, "sample": sample}
 
   def example_batch(self) -> dict:
-    n = self.config.data.batch_size
+    n = sharding.local_batch_size(self.config.data.batch_size, self.mesh)
     return {k: v[:n] for k, v in self.train.items()}
 
   def init_state(self, stage: int | None = None) -> TrainState:
@@ -92,10 +93,12 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data and builds model, step family and mesh for `config`."""
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
-  train = _as_fields(data.load_arrays(config.data.name, "train", data_dir))
+  # Each process reads only its own shard of each split.
+  shard = (jax.process_index(), jax.process_count())
+  train = data.load_split(config.data.name, "train", data_dir, shard=shard)
   if config.data.get("train_classes"):
     train = _only_classes(train, tuple(config.data.train_classes), config.data.name)
-  test = _as_fields(data.load_arrays(config.data.name, "test", data_dir))
+  test = data.load_split(config.data.name, "test", data_dir, shard=shard)
   if config.data.binarize:
     test["image"] = transforms.binarize_fixed(test["image"])
   family = families.get(config.step_family)
@@ -105,11 +108,6 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   sharding.check_batch_size(config.data.batch_size, mesh)
   sharding.check_batch_size(config.data.eval_batch_size, mesh, "data.eval_batch_size")
   return Experiment(config, info, train, test, model, family, fns, mesh)
-
-
-def _as_fields(split) -> Split:
-  images, labels = split
-  return {"image": images, "label": labels}
 
 
 def _only_classes(split: Split, classes, name) -> Split:

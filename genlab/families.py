@@ -19,7 +19,7 @@ from typing import Any, Callable
 from genlab.evaluation import autoencoder, classifier, gan, representation, sampling, vae
 from genlab.monitor import GanMonitor
 from genlab.registry import Registry, UnknownNameError
-from genlab.steps import adversarial, classification, elbo, reconstruction
+from genlab.steps import adversarial, classification, cycle, elbo, game, reconstruction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +73,23 @@ register(StepFamily(
 register(StepFamily(
     "classification", classification.make, classifier.evaluate,
     network=classification.NETWORK))
+# The adversarial family's games by name (`gan.game`): (model, config, info) -> Game.
+GAMES: Registry[Callable[[Any, Any, dict], game.Game]] = Registry("game")
+GAMES.register("gan", adversarial.gan_game)
+GAMES.register("cycle", cycle.cycle_game)
+
+
+def make_game(model, config, info):
+  """The adversarial StepFns of the game named by `gan.game`."""
+  return game.make_step_fns(GAMES.get(config.gan.get("game", "gan"))(model, config, info),
+                            config)
+
+
 register(StepFamily(
-    "adversarial", adversarial.make, gan.evaluate, sample=sampling.prior_samples,
+    "adversarial", make_game, gan.evaluate, sample=sampling.prior_samples,
     monitor=GanMonitor))
+
+
+def make_fns(config, model, info: dict):
+  """The StepFns of `config.step_family` for `model` on a dataset with `info`."""
+  return get(config.step_family).make(model, config, info)

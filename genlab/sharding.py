@@ -48,20 +48,6 @@ def round_up(n: int, mesh: Mesh) -> int:
   return -(-n // d) * d
 
 
-def put_batch(batch: dict, mesh: Mesh) -> dict:
-  """Places a global host batch sharded over `data`.
-
-  Every process builds the same global batch (same seed and step) and hands over
-  only its own rows, so no process reads another's data.
-  """
-  sharding = batch_sharding(mesh)
-  if jax.process_count() == 1:
-    return jax.device_put(batch, sharding)
-  rows = np.array_split(np.arange(len(next(iter(batch.values())))), jax.process_count())
-  mine = rows[jax.process_index()]
-  return {k: jax.make_array_from_process_local_data(sharding, v[mine]) for k, v in batch.items()}
-
-
 def _process_count(mesh: Mesh) -> int:
   """How many processes own devices of the mesh."""
   return len({d.process_index for d in mesh.devices.flat})

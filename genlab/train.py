@@ -48,7 +48,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   Returns:
     {'step', 'compiles': {stage: traces}, 'test/...': final test means}.
   """
-  writes = jax.process_index() == 0  # only process 0 writes files other than checkpoints
+  writes = sharding.is_writer()  # only process 0 writes files other than checkpoints
   experiment.check_config(config, workdir)
   exp = experiment.build(config)  # fails fast on bad names/data before touching workdir
   if writes:
@@ -71,8 +71,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   eval_fns = {s: jax.jit(functools.partial(fns.eval_step, stage=s)) for s in fns.stages}
   visualize = {s: jax.jit(functools.partial(fns.visualize, stage=s)) for s in fns.stages}
   images_shown = exp.info["modality"] == "images"  # 2-D points get a scatter at evaluation
-  n_shown = sharding.round_up(32, mesh)
-  shown = sharding.put_batch({k: v[:n_shown] for k, v in exp.test.items()}, mesh)
+  n_shown = sharding.local_batch_size(sharding.round_up(32, mesh), mesh)
+  shown = sharding.put_local_batch({k: v[:n_shown] for k, v in exp.test.items()}, mesh)
 
   def evaluate(step, stage):
     per_example = evaluate_split(eval_fns[stage], state, exp.test,
@@ -84,9 +84,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   writer = MetricWriter(workdir, resume_step=start, active=writes)
   # None when the family has no monitor
   monitor = LoopMonitor.build(exp, writer, start, feature_net)
+  # Each process batches its own shard; the global batch is the processes' rows.
   batches = pipeline.Prefetcher(
-      pipeline.train_batches(exp.train, config.data.batch_size, config.seed), start,
-      put=lambda b: sharding.put_batch(b, mesh))
+      pipeline.train_batches(exp.train, sharding.local_batch_size(config.data.batch_size, mesh),
+                             config.seed), start,
+      put=lambda b: sharding.put_local_batch(b, mesh))
   progress = Progress(start, tc.num_steps)
   pending: list = []
   result = {}
@@ -114,12 +116,13 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
         if monitor:
           monitor.evaluate(done, state)
       if images_shown and (done % tc.sample_every == 0 or last):
-        for name, images in jax.device_get(visualize[stage](state, shown)).items():
+        for name, images in sharding.gather(visualize[stage](state, shown)).items():
           writer.images(done, name, images, ncol=8)
       if not last and fns.stage_at(done) != stage:
         # Grown before the checkpoint, so a checkpoint at `done` holds the networks of
         # the stage its next step trains (what restore's template expects).
-        state = fns.grow(state, fns.stage_at(done))
+        # Placed like the rest of the state, so the next stage's step compiles once.
+        state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
       ckpt.save(done, state, force=last)
       if interrupt_at is not None and done == interrupt_at:
         raise SimulatedInterrupt(f"interrupted after step {done}")

@@ -1,4 +1,5 @@
-"""The adversarial step family: G/D split, n_critic, TTUR, EMA, D regularizers, batch stats."""
+"""The adversarial step family's 'gan' game: G/D players, n_critic, TTUR, EMA (with its own
+batch statistics), D regularizers, batch stats, the game's own eval losses."""
 
 import flax.linen as nn
 import jax
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import presets
-from genlab import experiment, models, steps, train
+from genlab import experiment, families, models, train
 from genlab.data import toy
 from genlab.models.gan import GAN
 from genlab.steps import adversarial
@@ -19,21 +20,28 @@ BATCH = 16
 def _fake_mean_loss(model, config):
   """A test generator term: the mean of the fakes (checks the aux-loss hook)."""
   del model, config
-  return lambda g_params, batch, fake, rng: jnp.mean(fake)
+  return lambda params, batch, fake, rng: jnp.mean(fake)
 
 
 if "test_fake_mean" not in adversarial.AUX_G_LOSSES:
   adversarial.AUX_G_LOSSES.register("test_fake_mean", _fake_mean_loss)
 
 
-def _config(data_name="grid25", **gan):
-  """presets.gan() with tiny networks; `gan` overrides fields of the gan section."""
+def _config(data_name="grid25", g_lr=None, d_lr=None, d_optimizer=None, **gan):
+  """presets.gan() with tiny networks; `gan` overrides fields of the gan section, the
+  others the players' optim sections."""
   c = presets.gan()
   c.data.name = data_name
   c.data.batch_size, c.data.eval_batch_size = BATCH, 500
   c.model.latent_size, c.model.g_hidden, c.model.d_hidden = 4, (16,), (16,)
   for key, value in gan.items():
     c.gan[key] = value
+  if g_lr is not None:
+    c.optim.g.learning_rate = g_lr
+  if d_lr is not None:
+    c.optim.d.learning_rate = d_lr
+  if d_optimizer is not None:
+    c.optim.d.name = d_optimizer
   return c
 
 
@@ -44,7 +52,7 @@ def _points_batch(seed=0):
 
 def _fns(config, model=None):
   model = model or models.build(config.model, POINTS_INFO)
-  return steps.build(config, model)
+  return families.make_fns(config, model, POINTS_INFO)
 
 
 def _init_and_step(fns, num_steps=1, seed=0):
@@ -67,6 +75,8 @@ def _changed(a, b) -> bool:
 
 # ------------------------------------------------------------------ build
 
+_EVAL_KEYS = ("d_real", "d_fake", "d_loss", "g_loss", "loss")
+
 
 # grid25 runs conditional, so the unconditional points path is left to the tests below.
 @pytest.mark.parametrize("data_name,conditional", [("mnist5k", False), ("grid25", True)])
@@ -76,8 +86,7 @@ def test_builds_and_steps(data_name, conditional):
   exp = experiment.build(config)
   state = exp.init_state()
   assert set(state.params) == set(state.opt_state) == {"g", "d"}
-  images, labels = exp.train
-  batch = {"image": jnp.asarray(images[:BATCH]), "label": jnp.asarray(labels[:BATCH])}
+  batch = {k: jnp.asarray(v[:BATCH]) for k, v in exp.train.items()}
   new_state, metrics = jax.jit(exp.fns.train_step)(state, batch, exp.rngs()["train"])
   assert int(new_state.step) == 1
   for key in ("loss", "d_loss", "g_loss", "d_real", "d_fake", "d_accuracy",
@@ -87,7 +96,7 @@ def test_builds_and_steps(data_name, conditional):
   assert metrics["loss"] == metrics["g_loss"]  # no auxiliary terms by default
 
   out = jax.jit(exp.fns.eval_step)(new_state, batch, exp.rngs()["eval"])
-  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in ("d_real", "d_fake", "loss")}
+  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in _EVAL_KEYS}
   shown = jax.jit(exp.fns.visualize)(new_state, batch)
   if data_name == "mnist5k":
     samples = np.asarray(shown["samples"])
@@ -138,7 +147,8 @@ def test_ema_is_exact_and_used_for_evaluation():
   assert _changed(state0.params["g"], state.params["g"])
   expected = jax.tree.map(lambda old, new: 0.5 * old + 0.5 * new,
                           state0.params["g"], state.params["g"])
-  for a, b in zip(jax.tree.leaves(state.extra["g_ema"]), jax.tree.leaves(expected)):
+  for a, b in zip(jax.tree.leaves(state.extra["ema"]["g"]["params"]),
+                  jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
   eval_step, batch, rng = jax.jit(fns.eval_step), _points_batch(5), jax.random.key(3)
@@ -147,7 +157,8 @@ def test_ema_is_exact_and_used_for_evaluation():
   # Breaking the raw G params changes nothing; breaking the EMA copy changes the fakes.
   raw_broken = state.replace(params={**state.params, "g": zeros(state.params["g"])})
   np.testing.assert_array_equal(eval_step(raw_broken, batch, rng)["d_fake"], base)
-  ema_broken = state.replace(extra={"g_ema": zeros(state.extra["g_ema"])})
+  ema = state.extra["ema"]["g"]
+  ema_broken = state.replace(extra={"ema": {"g": {**ema, "params": zeros(ema["params"])}}})
   assert not np.allclose(eval_step(ema_broken, batch, rng)["d_fake"], base)
 
 
@@ -211,6 +222,58 @@ def test_batch_stats_are_threaded_per_network():
   np.testing.assert_allclose(full[:BATCH // 2], half, rtol=1e-5)
 
 
+def test_ema_copy_keeps_its_own_batch_statistics():
+  fns = _fns(_config(ema_decay=0.5),
+             GAN(generator=_BNGenerator(), discriminator=_BNDiscriminator()))
+  state0, state, _ = _init_and_step(fns)
+  ema = state.extra["ema"]["g"]
+  assert "d" not in state.extra["ema"]  # only players with an EMA keep one
+  # The EMA of the statistics, as of the params (BigGAN's EMA over params and buffers).
+  expected = jax.tree.map(lambda old, new: 0.5 * old + 0.5 * new,
+                          state0.model_state["g"], state.model_state["g"])
+  for a, b in zip(jax.tree.leaves(ema["cols"]), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  assert _changed(ema["cols"], state.model_state["g"])
+  # Sampling reads the EMA's statistics, not the raw G's.
+  z = jnp.ones((4, 4))
+  a = fns.generate(state, z, None)
+  raw_stats = state.replace(extra={"ema": {"g": {**ema, "cols": state.model_state["g"]}}})
+  assert not np.allclose(a, fns.generate(raw_stats, z, None))
+
+
+@pytest.mark.parametrize("loss", ["ns", "wasserstein", "hinge"])
+def test_eval_step_reports_the_games_own_losses(loss):
+  from genlab.losses import ADVERSARIAL_LOSSES  # pylint: disable=import-outside-toplevel
+  fns = _fns(_config(loss=loss))
+  state = jax.jit(fns.init)(jax.random.key(1), _points_batch())
+  batch = _points_batch(4)
+  out = jax.jit(fns.eval_step)(state, batch, jax.random.key(0))
+  real, fake = jax.scipy.special.logit(out["d_real"]), jax.scipy.special.logit(out["d_fake"])
+  pair = ADVERSARIAL_LOSSES.get(loss)
+  # Per-example terms whose means are the batch losses of the configured game.
+  np.testing.assert_allclose(jnp.mean(out["d_loss"]), pair.d_loss(real, fake), rtol=1e-4)
+  np.testing.assert_allclose(jnp.mean(out["g_loss"]), pair.g_loss(fake), rtol=1e-4)
+  np.testing.assert_array_equal(out["loss"], out["d_loss"])
+
+
+def _d_norm_loss(model, config):
+  """A test generator term that reads D's params: the aux hook sees every player."""
+  del model, config
+  return lambda params, batch, fake, rng: sum(
+      jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params["d"]))
+
+
+if "test_d_norm" not in adversarial.AUX_G_LOSSES:
+  adversarial.AUX_G_LOSSES.register("test_d_norm", _d_norm_loss)
+
+
+def test_aux_loss_sees_every_players_params():
+  fns = _fns(_config(aux_weights={"test_d_norm": 1.0}, d_lr=0.0))
+  state0, _, metrics = _init_and_step(fns)
+  expected = sum(float(jnp.sum(jnp.square(p))) for p in jax.tree.leaves(state0.params["d"]))
+  np.testing.assert_allclose(metrics["aux_test_d_norm"], expected, rtol=1e-5)
+
+
 # ------------------------------------------------------------ packing (PacGAN)
 
 
@@ -260,7 +323,7 @@ def test_packed_discriminator_sees_unmixed_groups(pack):
   assert np.isfinite(metrics["gp"]) and np.isfinite(metrics["r1"])
   state, _, _ = _init_and_step(fns)
   out = jax.jit(fns.eval_step)(state, _points_batch(3), jax.random.key(0))
-  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in ("d_real", "d_fake", "loss")}
+  assert {k: v.shape for k, v in out.items()} == {k: (BATCH,) for k in _EVAL_KEYS}
   assert np.all(out["d_real"] > 1 - 1e-6) and np.all(out["d_fake"] < 1e-6)
 
 

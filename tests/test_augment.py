@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments.configs import presets
-from genlab import models, steps
+from genlab import families, models
 from genlab.nn import augment
 from genlab.registry import UnknownNameError
 
@@ -88,7 +88,7 @@ def test_adversarial_step_augments_what_d_sees():
     c.model.latent_size, c.model.g_hidden, c.model.d_hidden = 4, (16,), (16,)
     c.data.batch_size = B
     c.gan.augment = policy
-    fns = steps.build(c, models.build(c.model, info))
+    fns = families.make_fns(c, models.build(c.model, info), info)
     state = jax.jit(fns.init)(jax.random.key(1), batch)
     new_state, metrics = jax.jit(fns.train_step)(state, batch, jax.random.key(0))
     return state, new_state, jax.device_get(metrics)

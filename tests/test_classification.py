@@ -25,8 +25,7 @@ def test_training_steps_reduce_the_loss_and_eval_is_per_example():
   config = load_config("classifier", "smoke")
   exp = experiment.build(config)
   state = exp.init_state()
-  images, labels = exp.train
-  batch = {"image": images[:64], "label": labels[:64]}
+  batch = {k: v[:64] for k, v in exp.train.items()}
   step = jax.jit(exp.fns.train_step)
   state, first = step(state, batch, jax.random.key(1))
   for _ in range(30):

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import pytest
 
 from conftest import CONFIG_FILES, config_module, load_config
-from genlab import data, models, optim, steps
+from genlab import data, families, models, optim
 from genlab.losses import RECONSTRUCTION_LOSSES
 from genlab.nn import activation
 from genlab.steps.elbo import DECODER_MEANS
@@ -116,13 +116,14 @@ def test_names_resolve(name, arg):
   config = load_config(name, arg)
   assert config.is_locked
   assert config.model.name in models.MODELS, config.model.name
-  assert config.step_family in steps.STEP_FAMILIES, config.step_family
+  assert config.step_family in families.FAMILIES, config.step_family
   if "loss" in config:
     assert config.loss.reconstruction in RECONSTRUCTION_LOSSES, config.loss.reconstruction
   if "vae" in config:
     assert config.vae.likelihood in DECODER_MEANS, config.vae.likelihood
   assert config.data.name in data.DATASETS or config.data.name.startswith("tfds:")
-  optim.make_optimizer(config.optim, config.train.num_steps)  # raises on unknown names
+  for section in ([config.optim] if "name" in config.optim else config.optim.values()):
+    optim.make_optimizer(section, config.train.num_steps)  # raises on unknown names
   activation(config.model.get("activation", "linear"))
   activation(config.model.get("code_activation", "linear"))
   if "sparsity" in config and config.sparsity.beta > 0:
@@ -130,7 +131,7 @@ def test_names_resolve(name, arg):
   # The whole chain builds: model from the data's shape, then the step functions.
   info = data.dataset_info(config.data.name, config.data.data_dir or None)
   model = models.build(config.model, info)
-  fns = steps.build(config, model)
+  fns = families.make_fns(config, model, info)
   # The loop visits every stage it compiles (e.g. each greedy pre-training layer).
   visited = {fns.stage_at(s) for s in range(config.train.num_steps)}
   assert visited == set(fns.stages)

@@ -11,7 +11,8 @@ import pytest
 from scipy import ndimage
 
 from conftest import load_config
-from genlab import data, metrics, train
+from experiments.features import classifier_config
+from genlab import data, feature_nets, metrics, train
 from genlab.metrics import feature_net, sample_quality
 
 STEPS = 300
@@ -19,7 +20,7 @@ STEPS = 300
 
 @pytest.fixture(scope="module")
 def net():
-  return feature_net.load("mnist5k", STEPS)
+  return feature_nets.get(classifier_config("mnist5k", STEPS))
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +32,18 @@ def test_cached_net_is_reused_not_retrained(net, monkeypatch):
   def no_training(*args, **kwargs):
     raise AssertionError("a cached feature net was retrained")
   monkeypatch.setattr(train, "run", no_training)
-  again = feature_net.load("mnist5k", STEPS)
-  assert again.name == net.name and again.accuracy == net.accuracy
-  config = feature_net.classifier_config("mnist5k", STEPS)
-  assert os.path.isfile(os.path.join(feature_net.cache_dir(config), "feature_net.json"))
-  assert net.name == os.path.basename(feature_net.cache_dir(config))
+  config = classifier_config("mnist5k", STEPS)
+  assert feature_nets.get(config) is net  # loaded and compiled once per process
+  # A new process (an empty in-process table) reads the disk cache, never retrains.
+  monkeypatch.setattr(feature_nets, "_LOADED", {})
+  again = feature_nets.get(config)
+  assert again is not net and again.name == net.name and again.accuracy == net.accuracy
+  assert os.path.isfile(os.path.join(feature_nets.cache_dir(config), "feature_net.json"))
+  assert net.name == os.path.basename(feature_nets.cache_dir(config))
 
 
 def test_cache_key_separates_datasets_steps_and_architecture():
-  dirs = {feature_net.cache_dir(feature_net.classifier_config(name, steps))
+  dirs = {feature_nets.cache_dir(classifier_config(name, steps))
           for name, steps in [("mnist5k", STEPS), ("mnist5k", STEPS + 1), ("digits", STEPS)]}
   assert len(dirs) == 3
   assert all(os.path.basename(d).split("-")[0] in ("mnist5k", "digits") for d in dirs)
@@ -87,7 +91,8 @@ def test_score_samples_stores_the_protocol(net, splits):
   config = load_config("ae", "smoke")
   config.eval.feature_net_steps = STEPS
   info = data.dataset_info("mnist5k")
-  scores = metrics.score_samples(config, info, x_te[:300].astype(np.float32) / 255, y_te[:300])
+  scores = metrics.score_samples(config, info, x_te[:300].astype(np.float32) / 255, y_te[:300],
+                                 feature_net=net, real=x_te)
   assert scores["protocol/n_real"] == scores["protocol/n_fake"] == 300
   assert scores["protocol/feature_net"] == net.name
   assert scores["protocol/classifier_accuracy"] == net.accuracy
@@ -95,6 +100,13 @@ def test_score_samples_stores_the_protocol(net, splits):
   assert scores["samples/class_accuracy"] == pytest.approx(net.accuracy, abs=0.05)
   for key in ("dfid", "dkid", "precision", "recall", "density", "coverage", "class_entropy"):
     assert np.isfinite(scores[f"samples/{key}"]), key
+
+
+def test_score_samples_on_images_needs_the_feature_net(splits):
+  _, (x_te, _) = splits
+  info = data.dataset_info("mnist5k")
+  with pytest.raises(ValueError, match="feature net"):  # metrics never train one
+    metrics.score_samples(load_config("ae", "smoke"), info, x_te[:10] / 255.0)
 
 
 def test_score_samples_on_points_uses_mode_coverage():

@@ -10,24 +10,25 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from genlab import evaluation, experiment, train
-from genlab.evaluation.sampling import SAMPLERS
+from experiments import features
+from genlab import evaluate, experiment, families, train
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   """(workdir, the loop's result) of a gan.py:smoke run."""
   workdir = str(tmp_path_factory.mktemp("gan") / "run")
-  return workdir, train.run(load_config("gan", "smoke"), workdir)
+  config = load_config("gan", "smoke")
+  return workdir, train.run(config, workdir, feature_net=features.for_training(config))
 
 
 def test_evaluate_scores_and_figures(trained):
   workdir, result = trained
-  scores = evaluation.evaluate(workdir)
+  scores = evaluate.evaluate(workdir, features.for_evaluation(load_config("gan", "smoke")))
   with open(os.path.join(workdir, "eval.json")) as f:
     assert json.load(f) == scores
   # Same checkpoint, data and eval rng as the loop's last evaluation.
-  for key in ("test/d_real", "test/d_fake", "test/loss"):
+  for key in ("test/d_real", "test/d_fake", "test/d_loss", "test/g_loss", "test/loss"):
     assert scores[key] == pytest.approx(result[key], rel=1e-5), key
   assert 0 <= scores["test/d_real"] <= 1 and 0 <= scores["test/d_fake"] <= 1
   assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"]
@@ -44,12 +45,12 @@ def test_evaluate_scores_and_figures(trained):
 
 def test_sampler_images_and_label(trained):
   workdir, _ = trained
-  exp, state = evaluation.restore(workdir)
-  sample = SAMPLERS.get("adversarial")
+  exp, state = experiment.restore(workdir)
+  sample = families.get("adversarial").sample
   x = sample(exp, state, 5, jax.random.key(0), None)
   assert x.shape == (5, 28, 28, 1) and x.min() >= 0 and x.max() <= 1
   np.testing.assert_array_equal(x, sample(exp, state, 5, jax.random.key(0), None))
-  with pytest.raises(ValueError, match="unconditional") as e:
+  with pytest.raises(ValueError, match="not conditioned on a class") as e:
     sample(exp, state, 5, jax.random.key(0), 3)
   assert "\n" not in str(e.value) and "--label" in str(e.value)
 
@@ -59,12 +60,13 @@ def test_sampler_points_and_ema():
   config.gan.ema_decay = 0.5
   exp = experiment.build(config)
   state = exp.init_state()
-  sample = SAMPLERS.get("adversarial")
+  sample = families.get("adversarial").sample
   points = sample(exp, state, 7, jax.random.key(0), None)
   assert points.shape == (7, 2) and np.isfinite(points).all()
   # Samples come from the EMA copy of G, as in the step's eval_step and sample grids.
   zeros = lambda tree: jax.tree.map(jnp.zeros_like, tree)
   raw_broken = state.replace(params={**state.params, "g": zeros(state.params["g"])})
   np.testing.assert_array_equal(sample(exp, raw_broken, 7, jax.random.key(0), None), points)
-  ema_broken = state.replace(extra={"g_ema": zeros(state.extra["g_ema"])})
+  ema = state.extra["ema"]["g"]
+  ema_broken = state.replace(extra={"ema": {"g": {**ema, "params": zeros(ema["params"])}}})
   assert not np.allclose(sample(exp, ema_broken, 7, jax.random.key(0), None), points)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from genlab import models, optim, steps
+from genlab import families, models, optim
 from genlab.models.autoencoders import ConvAutoencoder, MLPAutoencoder
 from genlab.nn import activation
 from genlab.nn.blocks import depth_to_space
@@ -190,15 +190,18 @@ def test_unknown_activation():
     model.init(jax.random.key(0), jnp.zeros((1, 4, 4, 1)))
 
 
+_INFO_AE = {"image_shape": (28, 28, 1), "num_classes": 10, "modality": "images"}
+
+
 def _ae_model(config):
-  return models.build(config.model, {"image_shape": (28, 28, 1)})
+  return models.build(config.model, _INFO_AE)
 
 
 def test_unknown_step_family():
   config = load_config("ae", "smoke")
   config.step_family = "diffusion_typo"
   with pytest.raises(UnknownNameError, match="diffusion_typo") as e:
-    steps.build(config, _ae_model(config))
+    families.make_fns(config, _ae_model(config), _INFO_AE)
   assert "reconstruction" in str(e.value)
 
 
@@ -206,7 +209,7 @@ def test_unknown_reconstruction_loss():
   config = load_config("ae", "smoke")
   config.loss.reconstruction = "l3"
   with pytest.raises(UnknownNameError, match="'l3'"):
-    steps.build(config, _ae_model(config))
+    families.make_fns(config, _ae_model(config), _INFO_AE)
 
 
 def test_unknown_optimizer_and_schedule():
@@ -225,7 +228,7 @@ def test_layerwise_needs_mlp():
   config = load_config("conv_ae", "smoke")
   config.train.layerwise_steps = 3
   with pytest.raises(ValueError, match="conv_ae"):
-    steps.build(config, _ae_model(config))
+    families.make_fns(config, _ae_model(config), _INFO_AE)
 
 
 @pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw"])

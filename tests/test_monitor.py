@@ -140,9 +140,10 @@ def test_few_modes_and_low_class_entropy():
   assert [a.name for a in alarms] == ["mode_collapse"] and "class entropy" in alarms[0].message
 
 
-def test_registry():
-  assert monitor.MONITORS.get("adversarial") is monitor.GanMonitor
-  assert "reconstruction" not in monitor.MONITORS
+def test_families_name_their_monitor():
+  from genlab import families  # pylint: disable=import-outside-toplevel
+  assert families.get("adversarial").monitor is monitor.GanMonitor
+  assert families.get("reconstruction").monitor is None
 
 
 def test_loop_monitor_scores_toy_samples(tmp_path):
@@ -167,7 +168,7 @@ def _failing_config():
   c = presets.gan()
   c.data.batch_size = 64
   c.model.latent_size, c.model.g_hidden, c.model.d_hidden = 8, (32,), (32,)
-  c.gan.loss, c.gan.d_lr, c.gan.g_lr = "minimax", 3e-3, 1e-5
+  c.gan.loss, c.optim.d.learning_rate, c.optim.g.learning_rate = "minimax", 3e-3, 1e-5
   # The alarms under test read the step metrics; sample scores would train the full-size
   # feature net in a fresh clone (~4 CPU-minutes).
   c.monitor.sample_scores = False

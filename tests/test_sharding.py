@@ -14,13 +14,13 @@ _SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
     from experiments.configs import ae
-    from genlab import evaluation, sharding, train
+    from genlab import experiment, sharding, train
     config = ae.get_config("smoke")
     config.data.name = "digits"  # 8x8: the check is about sharding, not capacity
     config.data.batch_size = int(sys.argv[2])
     config.data.eval_batch_size = 120
     result = train.run(config, sys.argv[1])
-    exp, state = evaluation.restore(sys.argv[1])
+    exp, state = experiment.restore(sys.argv[1])
     leaves = [np.asarray(x).ravel() for x in jax.tree.leaves(state.params)]
     np.save(sys.argv[1] + "/params.npy", np.concatenate(leaves))
     print(json.dumps({"devices": jax.device_count(), "mse": result["test/mse"]}))

@@ -178,6 +178,9 @@ def test_source_records_and_info(arrays):
         'num_classes': k,
         'num_train': 100_000,
         'num_test': 10_000,
+        'layout': 'labelled',
+        'fields': {'image': {'dtype': 'float32', 'shape': (2,)},
+                   'label': {'dtype': 'int64', 'shape': ()}},
     }
   assert gd.dataset_info('mnist5k')['modality'] == 'images'
 

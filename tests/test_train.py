@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from genlab import data, evaluation, experiment, models, steps, train
+from genlab import data, experiment, families, models, train
 from genlab.checkpoint import CheckpointError
 from genlab.data import pipeline
 from genlab.writers import read_metrics
@@ -24,8 +24,8 @@ def _ae_smoke():
 
 
 def _stages(config) -> tuple:
-  model = models.build(config.model, data.dataset_info(config.data.name))
-  return steps.build(config, model).stages
+  info = data.dataset_info(config.data.name)
+  return families.make_fns(config, models.build(config.model, info), info).stages
 
 
 def _leaves(state):
@@ -97,8 +97,8 @@ def test_interrupted_run_resumes_bitwise(ae_run, tmp_path):
   assert result["step"] == 20
   assert result["compiles"] == {s: 1 for s in _stages(_ae_smoke())}
 
-  _, state_a = evaluation.restore(workdir_a)
-  _, state_b = evaluation.restore(workdir_b)
+  _, state_a = experiment.restore(workdir_a)
+  _, state_b = experiment.restore(workdir_b)
   _assert_states_equal(state_a.params, state_b.params)
   _assert_states_equal(state_a, state_b)  # optimizer state and step too
 
@@ -164,7 +164,7 @@ def test_load_config_of_non_workdir(tmp_path):
   with pytest.raises(FileNotFoundError, match="genlab workdir"):
     experiment.load_config(str(tmp_path))
   with pytest.raises(FileNotFoundError):
-    evaluation.restore(str(tmp_path))
+    experiment.restore(str(tmp_path))
 
 
 # ------------------------------------------------------ (e) corrupt checkpoint
@@ -185,7 +185,7 @@ def test_corrupt_checkpoint_falls_back_then_fails(ae_run, tmp_path):
   ckpt_dir = os.path.join(workdir, "checkpoints")
   assert sorted(os.listdir(ckpt_dir)) == ["10", "20"]
   _garble(os.path.join(ckpt_dir, "20"))
-  _, state = evaluation.restore(workdir)
+  _, state = experiment.restore(workdir)
   assert int(state.step) == 10
   entries = os.listdir(ckpt_dir)
   assert "20" not in entries and "10" in entries
@@ -193,7 +193,7 @@ def test_corrupt_checkpoint_falls_back_then_fails(ae_run, tmp_path):
 
   _garble(os.path.join(ckpt_dir, "10"))
   with pytest.raises(CheckpointError) as e:
-    evaluation.restore(workdir)
+    experiment.restore(workdir)
   assert "\n" not in str(e.value)
   entries = os.listdir(ckpt_dir)
   assert not {"10", "20"} & set(entries)
@@ -210,42 +210,42 @@ def _toy(n=50):
 
 def test_train_batches_pure_function_of_seed_and_step():
   images, labels = _toy()
-  a = pipeline.train_batches(images, labels, 10, seed=3)
-  b = pipeline.train_batches(images, labels, 10, seed=3)
+  a = pipeline.train_batches({"image": images, "label": labels}, 10, seed=3)
+  b = pipeline.train_batches({"image": images, "label": labels}, 10, seed=3)
   for i in (0, 1, 4, 5, 17, 123):  # inside, at and far past epoch boundaries
     np.testing.assert_array_equal(a[i]["label"], b[i]["label"])
     np.testing.assert_array_equal(a[i]["image"], b[i]["image"])
     # Images travel with their labels.
     np.testing.assert_array_equal(a[i]["image"][:, 0, 0, 0], a[i]["label"].astype(np.uint8))
   # Random access does not depend on what was read before.
-  c = pipeline.train_batches(images, labels, 10, seed=3)
+  c = pipeline.train_batches({"image": images, "label": labels}, 10, seed=3)
   np.testing.assert_array_equal(c[123]["label"], a[123]["label"])
-  other = pipeline.train_batches(images, labels, 10, seed=4)
+  other = pipeline.train_batches({"image": images, "label": labels}, 10, seed=4)
   assert not np.array_equal(other[0]["label"], a[0]["label"])
 
 
 def test_each_epoch_covers_every_example_once():
   images, labels = _toy()
-  ds = pipeline.train_batches(images, labels, 10, seed=0)
+  ds = pipeline.train_batches({"image": images, "label": labels}, 10, seed=0)
   epochs = [np.concatenate([ds[e * 5 + i]["label"] for i in range(5)]) for e in range(3)]
   for order in epochs:
     assert sorted(order.tolist()) == list(range(50))
   assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
   assert not np.array_equal(epochs[0], np.arange(50))  # shuffled at all
   with pytest.raises(ValueError, match="exceeds"):
-    pipeline.train_batches(images, labels, 51, seed=0)
+    pipeline.train_batches({"image": images, "label": labels}, 51, seed=0)
 
 
 def test_prefetcher_starts_at_step_and_eval_batches_pad():
   images, labels = _toy()
-  ds = pipeline.train_batches(images, labels, 10, seed=0)
+  ds = pipeline.train_batches({"image": images, "label": labels}, 10, seed=0)
   prefetch = pipeline.Prefetcher(ds, start=7)
   try:
     for i in range(7, 11):
       np.testing.assert_array_equal(next(prefetch)["label"], ds[i]["label"])
   finally:
     prefetch.close()
-  batches = list(pipeline.eval_batches(images, labels, 16))
+  batches = list(pipeline.eval_batches({"image": images, "label": labels}, 16))
   assert [n for _, n in batches] == [16, 16, 16, 2]
   assert all(len(b["label"]) == 16 for b, _ in batches)
   seen = np.concatenate([b["label"][:n] for b, n in batches])
@@ -254,13 +254,12 @@ def test_prefetcher_starts_at_step_and_eval_batches_pad():
 
 def test_eval_does_not_depend_on_eval_batch_size(ae_run):
   from genlab.evaluation.split import evaluate_split
-  exp, state = evaluation.restore(ae_run[0])
-  images, labels = exp.test
+  exp, state = experiment.restore(ae_run[0])
   eval_fn = jax.jit(exp.fns.eval_step)
   rng = exp.rngs()["eval"]
-  a = evaluate_split(eval_fn, state, images, labels, 250, rng, exp.mesh)
-  b = evaluate_split(eval_fn, state, images, labels, 300, rng, exp.mesh)  # padded last batch
-  assert a.keys() == b.keys() and len(a["mse"]) == len(images)
+  a = evaluate_split(eval_fn, state, exp.test, 250, rng, exp.mesh)
+  b = evaluate_split(eval_fn, state, exp.test, 300, rng, exp.mesh)  # padded last batch
+  assert a.keys() == b.keys() and len(a["mse"]) == len(exp.test["image"])
   for key in a:
     np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import load_config
-from genlab import models, steps
+from genlab import families, models
+from genlab.steps import elbo
 from genlab.evaluation import vae as vae_eval
 from genlab.losses import bce, gaussian_kl
 from genlab.models.vae import reparameterize
@@ -21,7 +22,7 @@ def _setup(arg="smoke", **overrides):
       section, name = key.split(".")
       config[section][name] = value
   model = models.build(config.model, _INFO)
-  fns = steps.build(config, model)
+  fns = families.make_fns(config, model, _INFO)
   x = jax.random.uniform(jax.random.key(0), (16, 8, 8, 1))
   batch = {"image": (x * 255).astype(jnp.uint8), "label": jnp.zeros(16, jnp.int32)}
   state = fns.init(jax.random.key(1), batch)
@@ -58,9 +59,9 @@ def test_kl_warmup_ramps_beta():
   config, _, fns, state, batch = _setup("smoke")
   with config.unlocked():
     config.vae.kl_warmup_steps = 10
-  assert float(steps.elbo.beta_at(config, 0)) == 0.0
-  assert float(steps.elbo.beta_at(config, 5)) == pytest.approx(0.5)
-  assert float(steps.elbo.beta_at(config, 50)) == pytest.approx(1.0)
+  assert float(elbo.beta_at(config, 0)) == 0.0
+  assert float(elbo.beta_at(config, 5)) == pytest.approx(0.5)
+  assert float(elbo.beta_at(config, 50)) == pytest.approx(1.0)
 
 
 def test_iwae_with_one_sample_is_the_elbo_estimate():

@@ -133,7 +133,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.data.batch_size = 32
   c.data.eval_batch_size = 250
   c.eval.feature_net_steps = SMOKE_FEATURE_NET_STEPS
-  c.eval.num_samples = 200
+  c.eval.num_samples = min(c.eval.num_samples, 200)
   if "iwae_k" in c.eval:
     c.eval.iwae_k, c.eval.iwae_chunk = 20, 10
   if "gan" in c:  # two critic updates still run the n_critic loop, at less compile time

@@ -35,8 +35,11 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
   result["model/params"] = num_params(state.params)
   for name, params in state.params.items():
     result[f"model/{name}_params"] = num_params(params)
-  result["config/latent_size"] = cfg.model.latent_size
-  figs = _figures(exp, state, workdir) if exp.fns.generate is not None else {}
+  if exp.fns.generate is not None:
+    result["config/latent_size"] = cfg.model.latent_size
+    figs = _figures(exp, state, workdir)
+  else:
+    figs = _translations(exp, state, workdir)
   critic, critic_fig = critic_vs_dfid(read_metrics(workdir), cfg.gan.loss,
                                       os.path.join(workdir, "report", "critic_vs_dfid.png"))
   result.update(critic)
@@ -74,6 +77,19 @@ def critic_vs_dfid(records: list[dict], loss: str, path: str) -> tuple[dict, str
   figures.twin_curves(path, steps, estimate, name, dfid, "samples/dfid",
                       f"Spearman ρ = {rho:.2f}")
   return {"health/critic_dfid_spearman": rho}, path
+
+
+def _translations(exp, state, workdir: str) -> dict:
+  """A game that translates its inputs (no prior): the sample grid rows of 8 test
+  examples, in the order the game's visualize returns them."""
+  shown = {k: v[:_GRID] for k, v in exp.test.items()}
+  rows = jax.device_get(jax.jit(exp.fns.visualize)(state, shown))
+  if not rows:
+    return {}
+  out = figures.ensure_dir(os.path.join(workdir, "report"))
+  path = figures.rows_png(os.path.join(out, "translations.png"), list(rows.values()))
+  return {f"Translations of {_GRID} test examples (rows: {', '.join(rows)})":
+          os.path.relpath(path, workdir)}
 
 
 def _figures(exp, state, workdir: str) -> dict:

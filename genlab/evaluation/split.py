@@ -15,17 +15,31 @@ def evaluate_split(eval_fn, state, split: dict, batch_size: int, rng: jax.Array,
 
   Batches have one fixed size (the last is padded and trimmed), so `eval_fn`
   compiles once; batch i uses `fold_in(rng, i)`, so results do not depend on
-  when the evaluation runs.
+  when the evaluation runs. In a multi-process run `split` is this process's shard
+  and `batch_size` the global batch: every process runs as many batches as the
+  largest shard needs (the others pad), the outputs are gathered, and every process
+  gets the whole split's values in the order of the shards.
 
   Returns:
     {name: per-example values [N]}.
   """
+  local = sharding.local_batch_size(batch_size, mesh, "data.eval_batch_size")
+  n_local = pipeline.num_examples(split)
+  count = jax.process_count()
+  sizes = [n_local] if count == 1 else [
+      int(x) for x in sharding.gather(np.asarray([n_local]))]
+  num_batches = -(-max(sizes) // local)
+  padded = {k: np.concatenate([v, np.repeat(v[-1:], num_batches * local - n_local, 0)])
+            for k, v in split.items()}
   parts: dict[str, list] = {}
-  for i, (batch, n_valid) in enumerate(pipeline.eval_batches(split, batch_size)):
-    out = eval_fn(state, sharding.put_batch(batch, mesh), jax.random.fold_in(rng, i))
-    for k, v in jax.device_get(out).items():
-      parts.setdefault(k, []).append(np.asarray(v)[:n_valid])
-  return {k: np.concatenate(v) for k, v in parts.items()}
+  for i, (batch, _) in enumerate(pipeline.eval_batches(padded, local)):
+    out = eval_fn(state, sharding.put_local_batch(batch, mesh), jax.random.fold_in(rng, i))
+    for k, v in sharding.gather(out).items():
+      parts.setdefault(k, []).append(np.asarray(v).reshape(count, local, *v.shape[1:]))
+  # [batches, processes, local] -> each process's rows in order, its padding dropped.
+  return {k: np.concatenate([np.concatenate([b[p] for b in v])[:sizes[p]]
+                             for p in range(count)])
+          for k, v in parts.items()}
 
 
 def apply_to_images(fn, images: np.ndarray, batch_size: int = 500) -> np.ndarray:

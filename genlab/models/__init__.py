@@ -5,7 +5,7 @@ from typing import Any, Callable
 import flax.linen as nn
 
 from genlab.errors import UserError
-from genlab.models import autoencoders, classifier, dcgan, gan, vae
+from genlab.models import autoencoders, classifier, cycle, dcgan, gan, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -74,12 +74,20 @@ def _dcgan(cfg, info) -> nn.Module:
           head_convs=cfg.get("d_head_convs", 0), num_classes=num_classes))
 
 
+def _cycle_mlp(cfg, info) -> nn.Module:
+  if info.get("layout") != "unpaired":
+    raise UserError(f"model 'cycle_mlp' needs an unpaired two-domain dataset (fields a, b); "
+                    f"this one is {info.get('layout')!r}")
+  return cycle.mlp_cycle_gan(cfg.g_hidden, cfg.d_hidden)
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
 MODELS.register("classifier", _classifier)
 MODELS.register("mlp_gan", _mlp_gan)
 MODELS.register("dcgan", _dcgan)
+MODELS.register("cycle_mlp", _cycle_mlp)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

@@ -1,8 +1,6 @@
-"""The adversarial step family: every GAN is a game (genlab.steps.game) of named players.
-
-`gan.game` picks the game from `GAMES`: 'gan' (this module: D then G, for the MLP
-GAN, DCGAN, cGAN and WGAN(-GP)) or 'cycle' (genlab.steps.cycle: two generators and
-two discriminators on unpaired two-domain data).
+"""The 'gan' game of the adversarial step family: G and D, for the MLP GAN, DCGAN,
+cGAN and WGAN(-GP). Every GAN is a game (genlab.steps.game) of named players;
+`gan.game` picks it from `genlab.families.GAMES` ('gan', or 'cycle': genlab.steps.cycle).
 
 The 'gan' game. The model is a `genlab.models.gan.GAN`-like container with
 `generate(z, condition, train)` and `discriminate(x, condition, train)`; its
@@ -43,7 +41,7 @@ from genlab.losses import (ADVERSARIAL_LOSSES, discriminator_accuracy, gradient_
 from genlab.nn import augment as augment_lib
 from genlab.registry import Registry
 from genlab.steps import game as game_lib
-from genlab.steps.base import StepFns, model_inputs
+from genlab.steps.base import model_inputs
 
 # fn(params: {player: tree}, batch, fake, rng) -> scalar generator loss term.
 AuxLoss = Callable[[dict, dict, jax.Array, jax.Array], jax.Array]
@@ -51,9 +49,6 @@ AuxLoss = Callable[[dict, dict, jax.Array, jax.Array], jax.Array]
 # per step family so a term can apply the model. A term is on when
 # `gan.aux_weights[name]` is non-zero; it is logged as 'aux_<name>'.
 AUX_G_LOSSES: Registry[Callable[[Any, Any], AuxLoss]] = Registry("auxiliary generator loss")
-
-# Games by name: (model, config, info) -> Game.
-GAMES: Registry[Callable[[Any, Any, dict], game_lib.Game]] = Registry("game")
 
 # Player -> the container's (submodule, method).
 NETWORKS = {"g": ("generator", "generate"), "d": ("discriminator", "discriminate")}
@@ -170,12 +165,13 @@ def gan_game(model, config, info) -> game_lib.Game:
                "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
                "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
                "d_accuracy": discriminator_accuracy(real_logits, fake_logits)}
+    hp = inputs["hp"]
     if cfg.gp_weight > 0:
       metrics["gp"] = gradient_penalty(critic, x, fake, rng)
-      loss = loss + cfg.gp_weight * metrics["gp"]
+      loss = loss + hp("gan.gp_weight") * metrics["gp"]
     if cfg.r1_gamma > 0:
       metrics["r1"] = r1_penalty(critic, x)
-      loss = loss + 0.5 * cfg.r1_gamma * metrics["r1"]
+      loss = loss + 0.5 * hp("gan.r1_gamma") * metrics["r1"]
     return loss, (metrics, d_cols)
 
   def g_loss(params, cols, inputs, rng, i):
@@ -190,7 +186,7 @@ def gan_game(model, config, info) -> game_lib.Game:
     for i, (name, fn) in enumerate(sorted(aux_losses.items())):
       term = fn(params, batch, fake, jax.random.fold_in(r_aux, i))
       metrics[f"aux_{name}"] = term
-      loss = loss + cfg.aux_weights[name] * term
+      loss = loss + inputs["hp"](f"gan.aux_weights.{name}") * term
     metrics["loss"] = loss  # the generator's whole objective (the progress bar's loss)
     return loss, (metrics, g_cols)
 
@@ -230,14 +226,8 @@ def gan_game(model, config, info) -> game_lib.Game:
   players = (
       game_lib.Player("d", d_loss, updates=cfg.n_critic, weight_clip=cfg.weight_clip),
       game_lib.Player("g", g_loss, ema_decay=cfg.ema_decay))
+  hparams = ("gan.gp_weight", "gan.r1_gamma", *(f"gan.aux_weights.{n}" for n in aux_losses))
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
-                       visualize=visualize, generate=generate, sampler=sampler)
+                       visualize=visualize, generate=generate, sampler=sampler,
+                       hparams=hparams)
 
-
-GAMES.register("gan", gan_game)
-
-
-def make(model, config, info) -> StepFns:
-  """The adversarial StepFns of the game named by `gan.game` ('gan' when absent)."""
-  game = GAMES.get(config.gan.get("game", "gan"))(model, config, info)
-  return game_lib.make_step_fns(game, config)

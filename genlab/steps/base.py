@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from genlab.data import transforms
+from genlab.errors import UserError
 from genlab.state import TrainState
 
 Batch = dict[str, jax.Array]
@@ -68,13 +69,17 @@ def model_inputs(batch: Batch, rng: jax.Array, binarize: bool) -> jax.Array:
 
 
 def apply_gradients(tx: optax.GradientTransformation, params: Any, opt_state: Any,
-                    grads: Any, prefix: str = "") -> tuple[Any, Any, Metrics]:
+                    grads: Any, prefix: str = "", lr_scale=None) -> tuple[Any, Any, Metrics]:
   """One optimizer update, with the norms the loop logs.
+
+  `lr_scale` (see `Hparams.lr_scale`) multiplies the update: a traced learning rate.
 
   Returns:
     (new_params, new_opt_state, {prefix+'grad_norm', 'param_norm', 'update_norm'}).
   """
   updates, opt_state = tx.update(grads, opt_state, params)
+  if lr_scale is not None:
+    updates = jax.tree.map(lambda u: u * lr_scale, updates)
   params = optax.apply_updates(params, updates)
   metrics = {f"{prefix}grad_norm": optax.global_norm(grads),
              f"{prefix}param_norm": optax.global_norm(params),
@@ -83,14 +88,66 @@ def apply_gradients(tx: optax.GradientTransformation, params: Any, opt_state: An
 
 
 def update_network(tx: optax.GradientTransformation, state: TrainState, name: str, grads: Any,
-                   **changes) -> tuple[TrainState, Metrics]:
+                   lr_scale=None, **changes) -> tuple[TrainState, Metrics]:
   """One optimizer update of network `name` and the step counter (single-network families).
 
   Returns:
     (the new state, with any other fields in `changes` replaced; the update's norms).
   """
   params, opt_state, norms = apply_gradients(
-      tx, state.params[name], state.opt_state[name], grads)
+      tx, state.params[name], state.opt_state[name], grads, lr_scale=lr_scale)
   new_state = state.replace(step=state.step + 1, params={**state.params, name: params},
                             opt_state={**state.opt_state, name: opt_state}, **changes)
   return new_state, norms
+
+
+def regrow_opt_state(tx: optax.GradientTransformation, old_state: Any, new_params: Any) -> Any:
+  """The optimizer state for params that grew: `tx.init(new_params)` with every leaf
+  that existed before (same path and shape: moments, step counts) carried over, so
+  the networks that were there keep their optimizer history and new ones start fresh."""
+  old = {path: leaf for path, leaf in jax.tree_util.tree_flatten_with_path(old_state)[0]}
+
+  def carry(path, leaf):
+    kept = old.get(path)
+    return kept if kept is not None and jnp.shape(kept) == jnp.shape(leaf) else leaf
+
+  return jax.tree_util.tree_map_with_path(carry, tx.init(new_params))
+
+
+class Hparams:
+  """The config scalars a sweep or a population varies, readable as traced values.
+
+  A train step takes `hparams={'optim.learning_rate': x, 'vae.beta': y, ...}` of
+  (traced) scalars; a step reads each scalar through `hp(path)`, which returns the
+  traced value when given and the config's Python float otherwise, so a run without
+  hparams compiles exactly as before. Learning rates enter as a scale on the
+  optimizer's update (`lr_scale`): every optimizer and schedule here is linear in
+  its base learning rate, so scaling the update by x / lr is a run at lr = x.
+  Keys a step does not read are refused, so a sweep never varies nothing.
+  """
+
+  def __init__(self, config, traced: dict | None, known: tuple[str, ...]):
+    self._config, self._traced = config, dict(traced or {})
+    unknown = sorted(set(self._traced) - set(known))
+    if unknown:
+      raise UserError(f"hparams {', '.join(unknown)} are not read by this step; "
+                      f"traceable: {', '.join(sorted(known))}")
+
+  def __call__(self, path: str):
+    return self._traced[path] if path in self._traced else self._node(path)
+
+  def lr_scale(self, section: str):
+    """x / lr for a traced `<section>.learning_rate` = x, else None (no scaling)."""
+    key = f"{section}.learning_rate"
+    if key not in self._traced:
+      return None
+    base = self._node(key)
+    if base == 0:
+      raise UserError(f"{key} is 0 in the config: a traced learning rate scales it")
+    return self._traced[key] / base
+
+  def _node(self, path: str):
+    node = self._config
+    for part in path.split("."):
+      node = node[part]
+    return node

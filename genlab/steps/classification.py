@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from genlab import optim, state as state_lib
-from genlab.steps.base import StepFns, update_network, to_unit_float
+from genlab.steps.base import Hparams, StepFns, update_network, to_unit_float
 
 NETWORK = "classifier"  # the family's one network in the train state
 
@@ -43,14 +43,15 @@ def make(model, config, info) -> StepFns:
     loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
     return loss, {"loss": loss, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
 
-  def train_step(state, batch, rng, stage=0):
+  def train_step(state, batch, rng, stage=0, hparams=None):
     del stage
+    hp = Hparams(config, hparams, ("optim.learning_rate",))
     rng = jax.random.fold_in(rng, state.step)
     r_shift, r_drop = jax.random.split(rng)
     x = random_shift(r_shift, to_unit_float(batch["image"]), max_shift)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
         state.params[NETWORK], x, batch["label"], r_drop)
-    new_state, norms = update_network(tx, state, NETWORK, grads)
+    new_state, norms = update_network(tx, state, NETWORK, grads, hp.lr_scale("optim"))
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng, stage=0):

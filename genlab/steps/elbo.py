@@ -11,7 +11,7 @@ from genlab import optim, state as state_lib
 from genlab.errors import UserError
 from genlab.losses import bce, gaussian_kl, gaussian_nll
 from genlab.models.vae import reparameterize
-from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
+from genlab.steps.base import Hparams, StepFns, update_network, model_inputs, to_unit_float
 
 NETWORK = "vae"  # the family's one network in the train state
 
@@ -52,11 +52,12 @@ def elbo_terms(model, config, params, x, rng):
   return neg_log_likelihood(config, logits, x, log_sigma), gaussian_kl(mean, logvar)
 
 
-def beta_at(config, step):
-  """β with linear warm-up from 0 over `vae.kl_warmup_steps`."""
+def beta_at(config, step, beta=None):
+  """β (`vae.beta`, or a traced `beta`) with linear warm-up from 0 over
+  `vae.kl_warmup_steps`."""
   warmup = config.vae.kl_warmup_steps
   ramp = jnp.minimum(1.0, step / warmup) if warmup > 0 else 1.0
-  return config.vae.beta * ramp
+  return (config.vae.beta if beta is None else beta) * ramp
 
 
 def make(model, config, info) -> StepFns:
@@ -78,14 +79,15 @@ def make(model, config, info) -> StepFns:
     return loss, {"loss": loss, "rec": jnp.mean(rec), "kl": jnp.mean(kl),
                   "neg_elbo": jnp.mean(rec + kl), "beta": beta}
 
-  def train_step(state, batch, rng, stage=0):
+  def train_step(state, batch, rng, stage=0, hparams=None):
     del stage
+    hp = Hparams(config, hparams, ("optim.learning_rate", "vae.beta"))
     rng = jax.random.fold_in(rng, state.step)
     r_bin, r_z = jax.random.split(rng)
     x = inputs(batch, r_bin)
     grads, metrics = jax.grad(loss_fn, has_aux=True)(
-        state.params[NETWORK], x, r_z, beta_at(config, state.step))
-    new_state, norms = update_network(tx, state, NETWORK, grads)
+        state.params[NETWORK], x, r_z, beta_at(config, state.step, hp("vae.beta")))
+    new_state, norms = update_network(tx, state, NETWORK, grads, hp.lr_scale("optim"))
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng, stage=0):

@@ -14,7 +14,10 @@ and draw sample grids. The train state holds the players by name:
 Neither the loop nor the checkpoint learns how many players there are.
 
 One train step: for each player in order, `updates` gradient steps on its loss (D:
-`n_critic` times, then G), each seeing the others' newest parameters. The step's rng
+`n_critic` times, then G), each seeing the others' newest parameters. Metrics are the
+losses' own (averaged over a player's updates) plus each player's gradient, parameter
+and update norms (`<player>_grad_norm`, ...); 'loss' is the one a game names, else
+the players' `<player>_loss` summed. The step's rng
 is split into one key for the batch and one per player; update i of a player gets
 the player's key and i, so a loss derives its draws from (key, i).
 """
@@ -26,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from genlab import optim, state as state_lib
-from genlab.steps.base import StepFns, apply_gradients
+from genlab.steps.base import Hparams, StepFns, apply_gradients
 
 # (params: {name: tree}, cols: {name: collections}, inputs, rng, i)
 #   -> (loss, (metrics, the player's own updated collections))
@@ -67,6 +70,9 @@ class Game:
     generate: (nets, z, condition) -> samples, for games that sample from a prior
       (None when a game only translates its inputs).
     sampler: the genlab.sampler.Sampler of `generate`'s inputs.
+    hparams: config paths of the loss weights the losses read through `inputs['hp']`
+      (a genlab.steps.base.Hparams), so a sweep can pass them traced; every player's
+      `optim.<name>.learning_rate` is traceable too.
   """
 
   players: tuple[Player, ...]
@@ -76,6 +82,7 @@ class Game:
   visualize: Callable[[dict, dict], dict]
   generate: Callable[[dict, Any, Any], jax.Array] | None = None
   sampler: Any = None
+  hparams: tuple[str, ...] = ()
 
 
 def inference(state) -> dict:
@@ -110,23 +117,27 @@ def make_step_fns(game: Game, config) -> StepFns:
     return state_lib.create(params, opt_state, {k: v for k, v in cols.items() if v},
                             {"ema": ema} if ema else {})
 
-  def update(player, params, cols, opt_state, inputs, rng, i):
+  traceable = (*game.hparams, *(f"optim.{n}.learning_rate" for n in names))
+
+  def update(player, params, cols, opt_state, inputs, rng, i, hp):
     """One gradient step of `player`; returns its new params, collections, opt state."""
     def loss_of(own):
       return player.loss({**params, player.name: own}, cols, inputs, rng, i)
 
     grads, (metrics, own_cols) = jax.grad(loss_of, has_aux=True)(params[player.name])
-    new, opt, norms = apply_gradients(txs[player.name], params[player.name], opt_state, grads)
+    new, opt, norms = apply_gradients(txs[player.name], params[player.name], opt_state, grads,
+                                      lr_scale=hp.lr_scale(f"optim.{player.name}"))
     if player.weight_clip > 0:
       new = jax.tree.map(lambda p: jnp.clip(p, -player.weight_clip, player.weight_clip), new)
     metrics = {**metrics, **{f"{player.name}_{k}": v for k, v in norms.items()}}
     return new, own_cols, opt, metrics
 
-  def train_step(state, batch, rng, stage=0):
+  def train_step(state, batch, rng, stage=0, hparams=None):
     del stage
+    hp = Hparams(config, hparams, traceable)
     rng = jax.random.fold_in(rng, state.step)
     r_in, *keys = jax.random.split(rng, 1 + len(game.players))
-    inputs = game.prepare(batch, r_in)
+    inputs = {**game.prepare(batch, r_in), "hp": hp}
     params, cols = dict(state.params), dict(state.model_state)
     opt_state, ema = dict(state.opt_state), dict(state.extra.get("ema", {}))
     metrics = {}
@@ -137,7 +148,7 @@ def make_step_fns(game: Game, config) -> StepFns:
       # (measured: 1,048 vs 14 ms for the gradient of a 64 -> 128 channel conv).
       for i in range(player.updates):
         new, own_cols, opt_state[player.name], m = update(
-            player, params, cols, opt_state[player.name], inputs, key, i)
+            player, params, cols, opt_state[player.name], inputs, key, i, hp)
         params[player.name] = new
         if own_cols:
           cols[player.name] = own_cols
@@ -148,6 +159,9 @@ def make_step_fns(game: Game, config) -> StepFns:
             "params": _ema(player.ema_decay, ema[player.name]["params"], params[player.name]),
             "cols": _ema(player.ema_decay, ema[player.name]["cols"],
                          cols.get(player.name, {}))}
+    if "loss" not in metrics:  # the progress bar's loss: the players' losses summed
+      metrics["loss"] = sum(metrics[f"{p.name}_loss"] for p in game.players
+                            if f"{p.name}_loss" in metrics)
     extra = {**state.extra, "ema": ema} if ema else state.extra
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               model_state=cols, extra=extra)

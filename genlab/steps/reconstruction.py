@@ -15,7 +15,7 @@ from genlab import optim, state as state_lib
 from genlab.data import transforms
 from genlab.errors import UserError
 from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
-from genlab.steps.base import StepFns, update_network, model_inputs, to_unit_float
+from genlab.steps.base import Hparams, StepFns, update_network, model_inputs, to_unit_float
 
 NETWORK = "ae"  # the family's one network in the train state
 
@@ -91,14 +91,16 @@ def make(model, config, info) -> StepFns:
     aux["loss"] = loss
     return loss, (aux, new_extra)
 
-  def train_step(state, batch, rng, stage=final_stage):
+  def train_step(state, batch, rng, stage=final_stage, hparams=None):
+    hp = Hparams(config, hparams, ("optim.learning_rate",))
     rng = jax.random.fold_in(rng, state.step)
     r_bin, r_noise = jax.random.split(rng)
     x = inputs(batch, r_bin)
     x_in = transforms.corrupt(r_noise, x, noise.mask_prob, noise.gaussian_std)
     grads, (metrics, extra) = jax.grad(loss_fn, has_aux=True)(
         state.params[NETWORK], x, x_in, state.extra, stage)
-    new_state, norms = update_network(tx, state, NETWORK, grads, extra=extra)
+    new_state, norms = update_network(tx, state, NETWORK, grads, hp.lr_scale("optim"),
+                                      extra=extra)
     return new_state, {**metrics, **norms}
 
   def eval_step(state, batch, rng, stage=0):
