@@ -43,8 +43,7 @@ def genlab_runner(upsample: str, batch: int, head_convs: int):
     config.data.batch_size = batch
   exp = experiment_lib.build(config)
   state = exp.init_state()
-  images, labels = exp.train
-  batch_arrays = {"image": jax.device_put(images[:batch]), "label": jax.device_put(labels[:batch])}
+  batch_arrays = {k: jax.device_put(v[:batch]) for k, v in exp.train.items()}
   step = jax.jit(exp.fns.train_step, donate_argnums=0)
   rng = exp.rngs()["train"]
   holder = {"state": state}

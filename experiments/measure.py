@@ -60,6 +60,8 @@ ROWS = [
     ("cgan", "cgan.py", _GAN_KEYS + ["samples/class_accuracy"]),
     ("wgan", "wgan.py", _GAN_KEYS + ["health/critic_dfid_spearman"]),
     ("wgan_gp", "wgan.py:gp", _GAN_KEYS + ["health/critic_dfid_spearman"]),
+    ("cyclegan", "cyclegan.py", ["test/cycle_a", "test/cycle_b", "test/d_a_loss",
+                                 "test/d_b_loss"]),
 ]
 # The lecture's representation claims, checked by probes and one-class anomaly AUROC.
 REPRESENTATION_ROWS = ["ae", "ae_over", "stacked_ae", "stacked_ae_layerwise",
