@@ -64,7 +64,7 @@ def test_anomaly_scores_by_family():
   assert anomaly.score_key("reconstruction") == "nmse"
   assert anomaly.score_key("elbo") == "neg_elbo"
   with pytest.raises(UnknownNameError,
-                     match=r"'adversarial' has no anomaly score.*reconstruction, elbo"):
+                     match=r"'adversarial' has no anomaly score.*elbo, reconstruction"):
     anomaly.score_key("adversarial")
 
 

@@ -72,8 +72,9 @@ def test_smoke_loads_locked_and_small(name):
     config.new_key = 1
   with pytest.raises(AttributeError, match="locked"):
     config.train.num_stepz = 1
+  optim = config.optim if "name" in config.optim else next(iter(config.optim.values()))
   with pytest.raises(TypeError):
-    config.optim.learning_rate = "abc"
+    optim.learning_rate = "abc"
   t = config.train
   assert t.num_steps <= 50 and t.num_steps < full.train.num_steps
   # Every periodic path (logging, eval, samples, checkpoints) runs within a smoke run.

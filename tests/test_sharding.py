@@ -106,11 +106,19 @@ _TWO_PROCESSES = textwrap.dedent("""
       error = None
     except UserError as e:
       error = str(e)
+    # The loop on two processes: each reads its shard, only process 0 writes files,
+    # evaluation gathers every test example's score to both.
+    from experiments.configs import ae
+    from genlab import train
+    config = ae.get_config("smoke")
+    with config.unlocked():
+      config.data.name, config.data.eval_batch_size = "digits", 120
+    result = train.run(config, sys.argv[3])
     print(json.dumps({
         "processes": jax.process_count(), "n_local": n_local,
         "shape": list(batch["x"].shape), "total": float(got["total"]),
         "scaled": got["scaled"].tolist(), "row": got["row"].tolist(),
-        "writer": sharding.is_writer(), "error": error}))
+        "writer": sharding.is_writer(), "error": error, "mse": result["test/mse"]}))
     jax.distributed.shutdown()
 """)
 
@@ -130,13 +138,14 @@ def test_two_processes_put_local_batch_and_gather(tmp_path):
   # Files, not pipes: a peer blocked on a full pipe would stall the collectives.
   logs = [(open(tmp_path / f"{i}.out", "w+"), open(tmp_path / f"{i}.err", "w+"))
           for i in (0, 1)]
-  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESSES, str(i), port],
+  workdir = str(tmp_path / "run")
+  procs = [subprocess.Popen([sys.executable, "-c", _TWO_PROCESSES, str(i), port, workdir],
                             cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
            for i, (out, err) in enumerate(logs)]
   outputs = []
   try:
     for proc, (out, err) in zip(procs, logs):
-      proc.wait(timeout=120)
+      proc.wait(timeout=300)
       out.seek(0)
       err.seek(0)
       assert proc.returncode == 0, err.read()[-2000:]
@@ -157,3 +166,13 @@ def test_two_processes_put_local_batch_and_gather(tmp_path):
     assert r["writer"] == (pid == 0)
     assert r["error"] == ("data.batch_size 7 does not divide over 2 processes; "
                           "use a positive multiple of 2")
+  # Both processes saw the whole test split's scores; the files were written once.
+  assert outputs[0]["mse"] == outputs[1]["mse"]
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    steps = [(r["step"], "train/loss" in r) for r in map(json.loads, f)]
+  assert len(steps) == len(set(steps)) and max(s for s, _ in steps) == 20
+  # The checkpoint, evaluated by one process over the whole split, agrees.
+  from genlab import experiment  # pylint: disable=import-outside-toplevel
+  exp, state = experiment.restore(workdir)
+  mse = float(np.mean(exp.evaluate_split(state, exp.rngs()["eval"])["mse"]))
+  assert mse == pytest.approx(outputs[0]["mse"], rel=1e-5)

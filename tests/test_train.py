@@ -10,6 +10,7 @@ import pytest
 from conftest import load_config
 from genlab import data, experiment, families, models, train
 from genlab.checkpoint import CheckpointError
+from genlab.errors import UserError
 from genlab.data import pipeline
 from genlab.writers import read_metrics
 
@@ -161,9 +162,9 @@ def test_different_config_in_existing_workdir(ae_run):
 
 
 def test_load_config_of_non_workdir(tmp_path):
-  with pytest.raises(FileNotFoundError, match="genlab workdir"):
+  with pytest.raises(UserError, match="genlab workdir"):
     experiment.load_config(str(tmp_path))
-  with pytest.raises(FileNotFoundError):
+  with pytest.raises(UserError):
     experiment.restore(str(tmp_path))
 
 
