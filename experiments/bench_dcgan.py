@@ -20,7 +20,6 @@ import time
 
 from absl import app, flags
 import jax
-import numpy as np
 
 from experiments.configs import dcgan as dcgan_config
 from genlab import experiment as experiment_lib

@@ -30,7 +30,6 @@ import json
 import os
 from typing import Callable
 
-import jax
 import ml_collections
 import numpy as np
 from sklearn import metrics as sk_metrics

@@ -9,6 +9,9 @@
 import importlib
 import os
 import pathlib
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -28,6 +31,27 @@ def config_module(name: str):
 def load_config(name: str, arg: str | None = None):
   """`experiments.configs.<name>.get_config(arg)`: a locked ConfigDict."""
   return config_module(name).get_config(arg)
+
+
+def saved_steps(workdir: str) -> list[int]:
+  """Steps of the fully written checkpoints in a workdir."""
+  ckpt = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(ckpt):
+    return []
+  return sorted(int(d) for d in os.listdir(ckpt)
+                if d.isdigit() and os.path.exists(os.path.join(ckpt, d, "commit_success.txt")))
+
+
+def kill_after_first_checkpoint(command: list[str], workdir: str, timeout: float = 180) -> list[int]:
+  """Runs `command`, SIGKILLs it once a checkpoint is on disk; returns the saved steps."""
+  proc = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + timeout
+  while not saved_steps(workdir) and time.time() < deadline and proc.poll() is None:
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  return saved_steps(workdir)
 
 
 @pytest.fixture(scope="session", autouse=True)

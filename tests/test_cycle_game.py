@@ -3,16 +3,14 @@ unpaired two-domain digits, killed after a checkpoint, resumed, evaluated."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, load_config
+from conftest import REPO_ROOT, kill_after_first_checkpoint, load_config
 from genlab import experiment, families, train
 from genlab.steps.base import Hparams
 
@@ -34,14 +32,6 @@ def _config():
 def _command(workdir):
   return [sys.executable, "-m", "experiments.main", "--config=experiments/configs/cyclegan.py:smoke",
           f"--workdir={workdir}", *[f"--config.{k}={v}" for k, v in _OVERRIDES.items()]]
-
-
-def _saved_steps(workdir):
-  ckpt = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt):
-    return []
-  return sorted(int(d) for d in os.listdir(ckpt)
-                if d.isdigit() and os.path.exists(os.path.join(ckpt, d, "commit_success.txt")))
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +69,7 @@ def test_each_generator_loss_runs_both_generators():
 
 def test_killed_run_resumes_bit_identically_and_evaluates(uninterrupted, tmp_path):
   workdir = str(tmp_path / "b")
-  proc = subprocess.Popen(_command(workdir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  deadline = time.time() + 180
-  while not _saved_steps(workdir) and time.time() < deadline and proc.poll() is None:
-    time.sleep(0.02)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  killed_at = _saved_steps(workdir)
+  killed_at = kill_after_first_checkpoint(_command(workdir), workdir)
   assert killed_at and killed_at[-1] < _STEPS, "the run finished before it could be killed"
 
   rerun = subprocess.run(_command(workdir), cwd=REPO_ROOT, capture_output=True, text=True,

@@ -13,7 +13,7 @@ from scipy import ndimage
 from conftest import load_config
 from experiments.features import classifier_config
 from genlab import data, feature_nets, metrics, train
-from genlab.metrics import feature_net, sample_quality
+from genlab.metrics import sample_quality
 
 STEPS = 300
 

@@ -2,12 +2,10 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, kill_after_first_checkpoint
 
 
 def _command(workdir: str) -> list[str]:
@@ -17,24 +15,9 @@ def _command(workdir: str) -> list[str]:
           "--config.train.eval_every=1000", "--config.train.sample_every=2000"]
 
 
-def _saved_steps(workdir: str) -> list[int]:
-  ckpt = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(ckpt):
-    return []
-  return sorted(int(d) for d in os.listdir(ckpt)
-                if d.isdigit() and os.path.exists(os.path.join(ckpt, d, "commit_success.txt")))
-
-
 def test_sigkill_then_same_command_resumes(tmp_path):
   workdir = str(tmp_path / "run")
-  proc = subprocess.Popen(_command(workdir), cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  deadline = time.time() + 120
-  while not _saved_steps(workdir) and time.time() < deadline and proc.poll() is None:
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  killed_at = _saved_steps(workdir)
+  killed_at = kill_after_first_checkpoint(_command(workdir), workdir, timeout=120)
   assert killed_at and killed_at[-1] < 2000, "the run finished before it could be killed"
 
   rerun = subprocess.run(_command(workdir), cwd=REPO_ROOT, capture_output=True, text=True,

@@ -12,7 +12,6 @@ player's parameters has no gradient for it, so each generator keeps only its own
 of the joint objective; its gradient is the joint objective's.
 """
 
-import jax
 import jax.numpy as jnp
 
 from genlab.losses import ADVERSARIAL_LOSSES, discriminator_accuracy
