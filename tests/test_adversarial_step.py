@@ -124,6 +124,7 @@ def test_n_critic_updates_and_independent_g_learning_rate():
   assert _changed(state0.params["d"], state.params["d"])
 
 
+@pytest.mark.slow
 def test_train_loop_compiles_step_once(tmp_path):
   config = _config("mnist5k", ema_decay=0.9)
   t = config.train

@@ -16,6 +16,8 @@ from conftest import REPO_ROOT, load_config
 from genlab import anomaly, data, experiment, train
 from genlab.registry import UnknownNameError
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")
 _PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")
 _PNG = b"\x89PNG\r\n\x1a\n"

@@ -77,6 +77,7 @@ def test_policy_composes_passes_gradients_and_fails_clearly():
     both(jax.random.key(0), jnp.ones((B, 2)))
 
 
+@pytest.mark.slow
 def test_adversarial_step_augments_what_d_sees():
   rng = np.random.default_rng(0)
   batch = {"image": jnp.asarray(rng.uniform(size=(B, H, W, 1)), jnp.float32),

@@ -14,6 +14,8 @@ from conftest import REPO_ROOT, kill_after_first_checkpoint, load_config
 from genlab import experiment, families, train
 from genlab.steps.base import Hparams
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 _STEPS = 200
 _OVERRIDES = {"train.num_steps": _STEPS, "train.checkpoint_every": 10,
               "train.eval_every": _STEPS, "train.sample_every": _STEPS}

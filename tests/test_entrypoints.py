@@ -19,6 +19,8 @@ from conftest import CONFIG_FILES, REPO_ROOT, load_config
 from experiments import features
 from genlab import data, experiment, families
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
 _PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")
 

@@ -164,6 +164,7 @@ def commands(tmp_path_factory):
   return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, parts", [
     ("variant", ["nosuchvariant", "smoke"]),
     ("dataset", ["unknown dataset 'nope'", "mnist5k"]),
@@ -177,6 +178,7 @@ def test_entry_point_user_error_is_one_line_status_2(commands, name, parts):
     assert part in lines[0]
 
 
+@pytest.mark.slow
 def test_entry_point_debug_shows_traceback(commands):
   code, stderr = commands["dataset_debug"]
   assert code == 1, stderr[-3000:]  # Python's status for an uncaught exception

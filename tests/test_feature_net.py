@@ -15,6 +15,8 @@ from experiments.features import classifier_config
 from genlab import data, feature_nets, metrics, train
 from genlab.metrics import sample_quality
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 STEPS = 300
 
 

@@ -13,6 +13,8 @@ from conftest import load_config
 from experiments import features
 from genlab import evaluate, experiment, families, train
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

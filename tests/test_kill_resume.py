@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT, kill_after_first_checkpoint
+
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
 
 
 def _command(workdir: str) -> list[str]:

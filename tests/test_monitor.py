@@ -177,6 +177,7 @@ def _failing_config():
   return c
 
 
+@pytest.mark.slow
 def test_failing_run_logs_alarms_and_resumes_them(tmp_path, capsys):
   workdir = str(tmp_path / "run")
   # Interrupted after step 25: the alarms need 5 intervals (10..30), the checkpoint

@@ -5,9 +5,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from experiments.configs import ae, vae
 from genlab import train
+
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

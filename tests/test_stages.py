@@ -14,6 +14,8 @@ from genlab import experiment, families, state as state_lib, train
 from genlab.evaluation.classifier import evaluate as any_evaluator
 from genlab.steps.base import StepFns, apply_gradients, regrow_opt_state, to_unit_float
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 STAGE_STEPS, NUM_STAGES, WIDTH = 10, 3, 16
 
 

@@ -14,6 +14,8 @@ from genlab.errors import UserError
 from genlab.data import pipeline
 from genlab.writers import read_metrics
 
+pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+
 
 def _ae_smoke():
   config = load_config("ae", "smoke")
