@@ -72,3 +72,21 @@ def test_sampler_points_and_ema():
   ema = state.extra["ema"]["g"]
   ema_broken = state.replace(extra={"ema": {"g": {**ema, "params": zeros(ema["params"])}}})
   assert not np.allclose(sample(exp, ema_broken, 7, jax.random.key(0), None), points)
+
+
+def test_sample_command_truncates_the_prior(trained, tmp_path):
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import sys  # pylint: disable=import-outside-toplevel
+  from conftest import REPO_ROOT  # pylint: disable=import-outside-toplevel
+  workdir, _ = trained
+  out = {tau: str(tmp_path / f"t{tau}.npy") for tau in ("0.0", "2.0")}
+  for tau, path in out.items():
+    proc = subprocess.run([sys.executable, "-m", "experiments.sample", f"--workdir={workdir}",
+                           "--num=16", f"--out={path}", f"--truncation={tau}"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+  tight, loose = np.load(out["0.0"]), np.load(out["2.0"])
+  assert tight.shape == loose.shape == (16, 28, 28, 1)
+  # τ = 0 pins every latent at 0: one image, drawn 16 times.
+  np.testing.assert_allclose(tight, np.broadcast_to(tight[:1], tight.shape), atol=1e-6)
+  assert not np.allclose(loose, loose[:1])
