@@ -79,14 +79,13 @@ def test_sample_command_truncates_the_prior(trained, tmp_path):
   import sys  # pylint: disable=import-outside-toplevel
   from conftest import REPO_ROOT  # pylint: disable=import-outside-toplevel
   workdir, _ = trained
-  out = {tau: str(tmp_path / f"t{tau}.npy") for tau in ("0.0", "2.0")}
+  out = {tau: str(tmp_path / f"t{tau}.npy") for tau in ("0.01", "2.0")}
   for tau, path in out.items():
     proc = subprocess.run([sys.executable, "-m", "experiments.sample", f"--workdir={workdir}",
                            "--num=16", f"--out={path}", f"--truncation={tau}"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-  tight, loose = np.load(out["0.0"]), np.load(out["2.0"])
+  tight, loose = np.load(out["0.01"]), np.load(out["2.0"])
   assert tight.shape == loose.shape == (16, 28, 28, 1)
-  # τ = 0 pins every latent at 0: one image, drawn 16 times.
-  np.testing.assert_allclose(tight, np.broadcast_to(tight[:1], tight.shape), atol=1e-6)
-  assert not np.allclose(loose, loose[:1])
+  # Latents within ±0.01 of 0 give nearly one image; within ±2, varied ones.
+  assert np.std(tight, axis=0).mean() < 0.1 * np.std(loose, axis=0).mean()
