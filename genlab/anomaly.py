@@ -32,7 +32,6 @@ from typing import Callable
 
 import ml_collections
 import numpy as np
-from sklearn import metrics as sk_metrics
 
 from genlab import data, experiment, families, train
 from genlab.errors import UserError
@@ -100,6 +99,8 @@ def auroc(scores: np.ndarray, labels: np.ndarray, cls: int) -> float:
   """AUROC of "not cls" (positive) against "cls", higher score = more anomalous."""
   if not np.all(np.isfinite(scores)):
     raise UserError(f"class {cls}: non-finite anomaly scores (did training diverge?)")
+  # Imported on use: sklearn takes ~2 s to import, which every command would pay.
+  from sklearn import metrics as sk_metrics  # pylint: disable=import-outside-toplevel
   return float(sk_metrics.roc_auc_score(labels != cls, scores))
 
 

@@ -12,6 +12,7 @@ import jax
 import numpy as np
 import pytest
 
+import zygote
 from conftest import REPO_ROOT, load_config
 from genlab import anomaly, data, experiment, train
 from genlab.registry import UnknownNameError
@@ -170,12 +171,14 @@ _BAD = {  # name -> (extra flags, substrings the error line must contain)
 }
 
 
-def _anomaly(workdir, *flags):
+def _anomaly(workdir, *flags, zygotes=None):
+  """The command, cold like a user's, or forked from `zygotes` (tests/zygote.py)."""
   env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-  return subprocess.run(
-      [sys.executable, "-m", "experiments.anomaly", "--config=experiments/configs/ae.py:smoke",
-       f"--workdir={workdir}", *flags],
-      cwd=REPO_ROOT, capture_output=True, text=True, timeout=180, env=env)
+  args = ["--config=experiments/configs/ae.py:smoke", f"--workdir={workdir}", *flags]
+  if zygotes:
+    return zygotes.run("experiments.anomaly", args, env, timeout=300)
+  return subprocess.run([sys.executable, "-m", "experiments.anomaly", *args], cwd=REPO_ROOT,
+                        capture_output=True, text=True, timeout=300, env=env)
 
 
 class _Jobs:
@@ -188,12 +191,16 @@ class _Jobs:
     self.good = None
     if "test_entry_point_runs_and_writes_results" in selected:
       self.good = self._pool.submit(_anomaly, self.root / "good", "--classes=0,1")
-    self.bad = {name: self._pool.submit(_anomaly, self.root / name, *flags)
+    # The run above starts cold, like a user's; the user errors fork from a zygote.
+    self._zygotes = zygote.Pool(str(REPO_ROOT))
+    self.bad = {name: self._pool.submit(_anomaly, self.root / name, *flags,
+                                        zygotes=self._zygotes)
                 for name, (flags, _) in _BAD.items()
                 if f"test_entry_point_user_error[{name}]" in selected}
 
   def close(self):
     self._pool.shutdown(wait=True, cancel_futures=True)
+    self._zygotes.close()
 
 
 def start_background_jobs(selected, tmp_path_factory):

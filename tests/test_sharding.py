@@ -30,8 +30,9 @@ _SCRIPT = textwrap.dedent("""
 
 
 def _run(workdir, devices, batch_size=32):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_PLATFORMS="cpu")
+  # Added to the suite's XLA_FLAGS (tests/conftest.py), which the run keeps.
+  xla_flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+  env = dict(os.environ, XLA_FLAGS=xla_flags.strip(), JAX_PLATFORMS="cpu")
   proc = subprocess.run([sys.executable, "-c", _SCRIPT, str(workdir), str(batch_size)],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   return proc

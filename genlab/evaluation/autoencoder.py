@@ -5,7 +5,6 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.decomposition import PCA
 
 from genlab.evaluation import figures
 from genlab.evaluation.split import means
@@ -17,6 +16,8 @@ def pca_baseline_mse(train: np.ndarray, test: np.ndarray, code_size: int) -> flo
   x_tr = train.reshape(len(train), -1).astype(np.float32) / 255.0
   x_te = test.reshape(len(test), -1).astype(np.float32) / 255.0
   k = min(code_size, x_tr.shape[1], len(x_tr))
+  # Imported on use: sklearn takes ~2 s to import, which every command would pay.
+  from sklearn.decomposition import PCA  # pylint: disable=import-outside-toplevel
   pca = PCA(n_components=k, svd_solver="covariance_eigh", random_state=0).fit(x_tr)
   recon = pca.inverse_transform(pca.transform(x_te))
   return float(np.mean(np.square(recon - x_te)))

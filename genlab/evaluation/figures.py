@@ -2,13 +2,21 @@
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # headless: no display on clusters or CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from genlab.writers import image_grid, save_png
 
-from genlab.writers import image_grid, save_png  # noqa: E402
+
+def pyplot():
+  """matplotlib.pyplot with the headless backend (no display on clusters or CI).
+
+  Imported on first use: it costs ~0.4 s, which every command (training included, which
+  draws nothing) would pay at start-up.
+  """
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  return plt
 
 
 def rows_png(path: str, rows: list[np.ndarray], scale: int = 3) -> str:
@@ -43,6 +51,7 @@ def training_curves(path: str, records: list[dict], keys: list[str]) -> str | No
   keys = [k for k in keys if any(k in r for r in records)]
   if not keys:
     return None
+  plt = pyplot()
   fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
   for ax, key in zip(axes[0], keys):
     pts = [(r["step"], r[key]) for r in records if key in r]
@@ -62,6 +71,7 @@ def training_curves(path: str, records: list[dict], keys: list[str]) -> str | No
 def twin_curves(path: str, steps, left, left_name: str, right, right_name: str,
                 title: str) -> str:
   """Two series against step on twin y axes (e.g. a critic's estimate and dFID)."""
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(5, 3))
   ax.plot(steps, left, color="tab:blue", marker=".")
   ax.set_ylabel(left_name, color="tab:blue")
@@ -84,6 +94,7 @@ def ensure_dir(path: str) -> str:
 
 def latent_scatter(path: str, codes: np.ndarray, labels: np.ndarray) -> str:
   """A 2-D scatter of codes coloured by label."""
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(5, 5))
   points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=6)
   fig.colorbar(points, ax=ax, label="class")

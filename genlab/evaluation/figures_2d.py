@@ -2,13 +2,10 @@
 
 import os
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # headless: no display on clusters or CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from genlab.metrics.modes import HQ_SIGMAS  # noqa: E402
+from genlab.evaluation.figures import pyplot
+from genlab.metrics.modes import HQ_SIGMAS
 
 
 def scatter_over_modes(path: str, samples: np.ndarray, centers: np.ndarray,
@@ -33,6 +30,7 @@ def scatter_over_modes(path: str, samples: np.ndarray, centers: np.ndarray,
   parent = os.path.dirname(path)
   if parent:
     os.makedirs(parent, exist_ok=True)
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(4, 4))
   # Modes underneath: with σ this small a sample cloud is a few pixels wide
   # and a marker on top would hide it.

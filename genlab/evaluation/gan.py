@@ -9,7 +9,6 @@ import os
 
 import jax
 import numpy as np
-import scipy.stats
 
 from genlab.evaluation import figures
 from genlab.evaluation.sampling import generate
@@ -72,6 +71,8 @@ def critic_vs_dfid(records: list[dict], loss: str, path: str) -> tuple[dict, str
   steps = [r["step"] for r in evals]
   dfid = [r["samples/dfid"] for r in evals]
   ok = ~np.isnan(estimate)
+  # Imported on use: scipy.stats takes ~1 s to import, which every command would pay.
+  import scipy.stats  # pylint: disable=import-outside-toplevel
   rho = float(scipy.stats.spearmanr(np.asarray(estimate)[ok], np.asarray(dfid)[ok])[0])
   name = "W estimate −d_loss" if sign < 0 else "d_loss"
   figures.twin_curves(path, steps, estimate, name, dfid, "samples/dfid",

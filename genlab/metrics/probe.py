@@ -10,12 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from genlab.errors import UserError
+
+
+def _sklearn():
+  """sklearn, imported on first use: the import takes ~2 s, which every command would
+  otherwise pay at start-up, training included."""
+  # pylint: disable=import-outside-toplevel
+  import sklearn.decomposition
+  import sklearn.linear_model
+  import sklearn.preprocessing
+  return sklearn
 
 # lbfgs (multinomial) at C=1 on standardized features; no warning filters. Its
 # iteration counts on mnist5k: all 4000 labelled pixels 83, 100/class
@@ -60,7 +67,7 @@ def select_per_class(labels: np.ndarray, n_per_class: int, seed: int) -> np.ndar
 
 def _fit_and_score(scaler, train_x, train_y, test_x, test_y) -> float:
   with threadpool_limits(_NUM_THREADS):
-    clf = LogisticRegression(max_iter=_MAX_ITER)
+    clf = _sklearn().linear_model.LogisticRegression(max_iter=_MAX_ITER)
     clf.fit(scaler.transform(train_x), train_y)
     return float(clf.score(scaler.transform(test_x), test_y))
 
@@ -93,7 +100,7 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
   # Standardized with the statistics of the whole training pool: they need no labels,
   # so a few-label learner has them too (semi-supervised setting). Fitting the scaler
   # on the 100 labelled digits alone cost pixels 3 points at 10 labels per class.
-  scaler = StandardScaler().fit(train_x)
+  scaler = _sklearn().preprocessing.StandardScaler().fit(train_x)
   result = {}
   for budget in budgets:
     if budget is None:
@@ -120,5 +127,6 @@ def pca_codes(train_x: np.ndarray, test_x: np.ndarray, k: int,
   if not 1 <= k <= min(train_x.shape):
     raise ValueError(f"k must be in [1, {min(train_x.shape)}], got {k}")
   # covariance_eigh: one D×D eigendecomposition, far faster than SVD for N ≫ D.
-  pca = PCA(n_components=k, svd_solver="covariance_eigh", random_state=seed).fit(train_x)
+  pca = _sklearn().decomposition.PCA(n_components=k, svd_solver="covariance_eigh",
+                                     random_state=seed).fit(train_x)
   return pca.transform(train_x), pca.transform(test_x)
