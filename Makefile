@@ -24,9 +24,11 @@ train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# Unit tests only: everything but the `slow` end-to-end runs (≤ 2 minutes).
+# Unit tests only: everything but the `slow` end-to-end runs (≤ 2 minutes), one
+# pytest-xdist worker per core. `make test` stays one process: its conftest already runs
+# the entry-point commands in the background, next to the in-process tests.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 clean:
 	rm -rf $(VENV) runs

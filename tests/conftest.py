@@ -24,8 +24,12 @@ import subprocess
 import tempfile
 import time
 
-_JAX_CACHE = tempfile.mkdtemp(prefix="genlab_test_jax_cache_")
-atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+# pytest-xdist workers (make test-fast) inherit the controller's directory and share it.
+_JAX_CACHE = os.environ.get("GENLAB_TEST_JAX_CACHE")
+if _JAX_CACHE is None:
+  _JAX_CACHE = os.environ["GENLAB_TEST_JAX_CACHE"] = tempfile.mkdtemp(
+      prefix="genlab_test_jax_cache_")
+  atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
 os.environ.update(JAX_COMPILATION_CACHE_DIR=_JAX_CACHE,
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
