@@ -16,15 +16,13 @@ concurrent processes wait for one trainer instead of racing.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import sys
 
-from genlab import data, experiment, train
+from genlab import data, experiment, filelock, train
 from genlab.metrics import feature_net
 from genlab.models.classifier import ARCHITECTURE
 
@@ -45,17 +43,6 @@ def cache_dir(config) -> str:
   return os.path.join(cache_root(), f"{slug}-{ARCHITECTURE}-{digest}")
 
 
-@contextlib.contextmanager
-def _locked(path: str):
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path, "w") as f:
-    fcntl.flock(f, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def get(config) -> feature_net.FeatureNet:
   """The feature net of a classifier `config`, training and caching it if needed.
 
@@ -68,7 +55,7 @@ def get(config) -> feature_net.FeatureNet:
   if workdir in _LOADED:
     return _LOADED[workdir]
   done = os.path.join(workdir, feature_net.RECORD)
-  with _locked(workdir + ".lock"):
+  with filelock.locked(workdir + ".lock"):
     if not os.path.exists(done):
       print(f"training the {config.data.name} feature net once "
             f"({config.train.num_steps} steps), cached in {workdir}", file=sys.stderr)

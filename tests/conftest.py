@@ -24,12 +24,19 @@ import subprocess
 import tempfile
 import time
 
-# pytest-xdist workers (make test-fast) inherit the controller's directory and share it.
-_JAX_CACHE = os.environ.get("GENLAB_TEST_JAX_CACHE")
-if _JAX_CACHE is None:
-  _JAX_CACHE = os.environ["GENLAB_TEST_JAX_CACHE"] = tempfile.mkdtemp(
-      prefix="genlab_test_jax_cache_")
-  atexit.register(shutil.rmtree, _JAX_CACHE, ignore_errors=True)
+
+
+def _session_dir(variable: str) -> str:
+  """A temporary directory for this test session, named by `variable` in the environment,
+  so that pytest-xdist workers (make test-fast) share their controller's directory."""
+  path = os.environ.get(variable)
+  if path is None:
+    path = os.environ[variable] = tempfile.mkdtemp(prefix=f"{variable.lower()}_")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+  return path
+
+
+_JAX_CACHE = _session_dir("GENLAB_TEST_JAX_CACHE")
 os.environ.update(JAX_COMPILATION_CACHE_DIR=_JAX_CACHE,
                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
@@ -86,9 +93,10 @@ def kill_after_first_checkpoint(command: list[str], workdir: str, timeout: float
 
 
 @pytest.fixture(scope="session", autouse=True)
-def genlab_data_dir(tmp_path_factory):
-  """A session-wide, initially empty GENLAB_DATA_DIR (embedded sets are prepared there)."""
-  path = str(tmp_path_factory.mktemp("genlab_data"))
+def genlab_data_dir():
+  """A session-wide, initially empty GENLAB_DATA_DIR (embedded sets are prepared there,
+  once: xdist workers share it, and genlab.data's preparation lock makes them wait)."""
+  path = _session_dir("GENLAB_TEST_DATA_DIR")
   saved = {k: os.environ.get(k) for k in ("GENLAB_DATA_DIR", "TFDS_DATA_DIR")}
   os.environ["GENLAB_DATA_DIR"] = path
   os.environ.pop("TFDS_DATA_DIR", None)  # never touch a user's tfds store either

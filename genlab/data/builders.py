@@ -16,6 +16,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
+from genlab import filelock
 from genlab.data import embedded
 from genlab.data import toy
 from genlab.data import two_domain
@@ -305,9 +306,13 @@ def prepare(
       compute_stats=tfds.download.ComputeStatsMode.SKIP,
   )
   try:
-    builder.download_and_prepare(
-        file_format='array_record', download_config=config
-    )
+    # Processes of one host wait for each other rather than all generating the
+    # same files; the rename race below still settles several hosts.
+    with filelock.locked(os.path.join(data_dir, f'{builder_cls.name}.lock')):
+      if not builder_cls(data_dir=data_dir).is_prepared():
+        builder.download_and_prepare(
+            file_format='array_record', download_config=config
+        )
   except OSError as e:
     # The losing side of a race: its rename onto the now non-empty final
     # directory failed. Anything else is a real error.
