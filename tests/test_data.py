@@ -1,7 +1,9 @@
 """Behaviour of genlab.data: embedded sets, registry errors, tfds catalogue."""
 
+import concurrent.futures
 import contextlib
 import logging
+import os
 import pickle
 import time
 
@@ -206,6 +208,24 @@ def test_prepare_survives_losing_a_race(tmp_path, monkeypatch, caplog):
   assert [p.name for p in (tmp_path / 'genlab_digits').iterdir()] == ['1.0.0']
   images, _ = gd.load_arrays('digits', 'test', data_dir=data_dir)
   assert images.shape[1:] == (8, 8, 1)
+
+
+def test_concurrent_prepares_generate_once(tmp_path, monkeypatch):
+  # The preparation lock: a second caller waits for the first and finds its files.
+  data_dir, original, generations = str(tmp_path), builders.GenlabDigits._download_and_prepare, []
+
+  def counted(self, *args, **kwargs):
+    generations.append(1)
+    time.sleep(0.5)  # keep the first generation running while the second caller arrives
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(builders.GenlabDigits, '_download_and_prepare', counted)
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    results = list(pool.map(lambda _: builders.prepare(builders.GenlabDigits, data_dir),
+                            range(2)))
+  assert all(b.is_prepared() for b in results)
+  assert len(generations) == 1
+  assert os.path.exists(os.path.join(data_dir, 'genlab_digits.lock'))
 
 
 # ------------------------------------------------- field specs and load_split
