@@ -9,7 +9,10 @@
   many tests and in every entry-point process (measured on a smoke `experiments.main`:
   56 s cold, 36 s with the cache warm). It is set before JAX is imported, so the
   first compile already uses it; a fresh clone never depends on an earlier run.
-* XLA:CPU compiles at -O0 (see below).
+* XLA:CPU compiles at -O0 (see below). The session's cache and data directories are
+  shared by pytest-xdist workers (make test-fast).
+* Entry-point commands of tests/test_entrypoints.py and tests/test_anomaly.py mostly fork
+  from a pre-imported zygote (tests/zygote.py); docs/testing.md has the measurements.
 * `slow` marks end-to-end tests (entry-point subprocesses, real training runs);
   `make test` runs everything, `make test-fast` skips them.
 """
@@ -23,7 +26,6 @@ import signal
 import subprocess
 import tempfile
 import time
-
 
 
 def _session_dir(variable: str) -> str:
