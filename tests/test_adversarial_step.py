@@ -224,16 +224,26 @@ def test_batch_stats_are_threaded_per_network():
 
 
 def test_ema_copy_keeps_its_own_batch_statistics():
-  fns = _fns(_config(ema_decay=0.5),
-             GAN(generator=_BNGenerator(), discriminator=_BNDiscriminator()))
+  model = GAN(generator=_BNGenerator(), discriminator=_BNDiscriminator())
+  config = _config(ema_decay=0.5)
+  fns = _fns(config, model)
   state0, state, _ = _init_and_step(fns)
   ema = state.extra["ema"]["g"]
   assert "d" not in state.extra["ema"]  # only players with an EMA keep one
-  # The EMA of the statistics, as of the params (BigGAN's EMA over params and buffers).
-  expected = jax.tree.map(lambda old, new: 0.5 * old + 0.5 * new,
-                          state0.model_state["g"], state.model_state["g"])
-  for a, b in zip(jax.tree.leaves(ema["cols"]), jax.tree.leaves(expected)):
-    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+  # The statistics are the EMA network's own: its BN update on one batch of
+  # sampling-time latents drawn with (G's key, updates) (genlab.steps.game).
+  rng = jax.random.fold_in(jax.random.key(2), 0)  # _init_and_step's key, at step 0
+  g_key = jax.random.split(rng, 3)[2]
+  z = fns.sampler.latents(jax.random.fold_in(g_key, 1), BATCH, sampling=True)
+  _, own = model.apply({"params": {"generator": ema["params"]},
+                        "batch_stats": {"generator": state0.model_state["g"]["batch_stats"]}},
+                       z, None, True, method="generate", mutable=["batch_stats"])
+  for a, b in zip(jax.tree.leaves(ema["cols"]), jax.tree.leaves(own["batch_stats"])):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # Not the trained G's statistics, nor their EMA (statistics of other weights).
+  ema_of_raw = jax.tree.map(lambda old, new: 0.5 * old + 0.5 * new,
+                            state0.model_state["g"], state.model_state["g"])
+  assert _changed(ema["cols"], ema_of_raw)
   assert _changed(ema["cols"], state.model_state["g"])
   # Sampling reads the EMA's statistics, not the raw G's.
   z = jnp.ones((4, 4))

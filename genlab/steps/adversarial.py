@@ -21,8 +21,10 @@ collections (batch statistics). G's inputs come from the one sampler
     params;
   * `augment` (DiffAugment): a genlab.nn.augment policy applied with fresh randomness to
     the reals and fakes that D sees, in both updates; '' is off;
-  * `ema_decay` > 0: an EMA copy of G (params and batch statistics) that evaluation,
-    sampling and sample grids use.
+  * `ema_decay` > 0: an EMA copy of G that evaluation, sampling and sample grids use.
+    Its batch statistics are its own: running averages of the EMA G's activations on
+    one extra batch of sampling-time latents per step (the "standing statistics" of
+    Brock et al. 2019, kept current), not of the trained G's, whose weights differ.
 
 Batch statistics: D's running averages move with D's own updates only (its forward
 passes in G's update use batch statistics, their updates dropped), G's with G's update
@@ -190,6 +192,10 @@ def gan_game(model, config, info) -> game_lib.Game:
     metrics["loss"] = loss  # the generator's whole objective (the progress bar's loss)
     return loss, (metrics, g_cols)
 
+  def ema_statistics(params, cols, inputs, rng):
+    z = sampler.latents(rng, inputs["x"].shape[0], sampling=True)
+    return apply("g", params, cols, z, inputs["cond"], True)[1]
+
   def generate(nets, z, cond):
     params, cols = nets["g"]
     return apply("g", params, cols, z, cond, False)[0]
@@ -225,7 +231,7 @@ def gan_game(model, config, info) -> game_lib.Game:
 
   players = (
       game_lib.Player("d", d_loss, updates=cfg.n_critic, weight_clip=cfg.weight_clip),
-      game_lib.Player("g", g_loss, ema_decay=cfg.ema_decay))
+      game_lib.Player("g", g_loss, ema_decay=cfg.ema_decay, ema_statistics=ema_statistics))
   hparams = ("gan.gp_weight", "gan.r1_gamma", *(f"gan.aux_weights.{n}" for n in aux_losses))
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
                        visualize=visualize, generate=generate, sampler=sampler,

@@ -8,8 +8,9 @@ and draw sample grids. The train state holds the players by name:
                                    `genlab.optim` from `optim.<name>`);
   model_state[name]                its mutable collections (batch statistics), updated
                                    by its own updates only;
-  extra['ema'][name]               {'params', 'cols'}: an EMA copy of the network and of
-                                   its collections, when the player has `ema_decay` > 0.
+  extra['ema'][name]               {'params', 'cols'}: an EMA copy of the network, when
+                                   the player has `ema_decay` > 0, with collections of
+                                   its own (see Player.ema_statistics).
 
 Neither the loop nor the checkpoint learns how many players there are.
 
@@ -19,7 +20,8 @@ losses' own (averaged over a player's updates) plus each player's gradient, para
 and update norms (`<player>_grad_norm`, ...); 'loss' is the one a game names, else
 the players' `<player>_loss` summed. The step's rng
 is split into one key for the batch and one per player; update i of a player gets
-the player's key and i, so a loss derives its draws from (key, i).
+the player's key and i, so a loss derives its draws from (key, i); the EMA's own
+forward pass gets (key, `updates`).
 """
 
 import dataclasses
@@ -44,8 +46,13 @@ class Player:
     name: the network's name in the train state and its `optim.<name>` section.
     loss: its PlayerLoss (minimized with respect to its own parameters).
     updates: gradient steps per train step (a critic's n_critic).
-    ema_decay: > 0 keeps an EMA copy of params and collections for evaluation.
+    ema_decay: > 0 keeps an EMA copy of the params for evaluation.
     weight_clip: > 0 clips the params to [−c, c] after every update (WGAN's critic).
+    ema_statistics: (ema_params, ema_cols, inputs, rng) -> ema_cols: the network with
+      the EMA's params run once in train mode on inputs of its own; its collections
+      (batch statistics) are then running averages of the EMA network's own
+      activations, which is what it is evaluated with. Without it the EMA copy keeps
+      the EMA of the trained network's collections, statistics of other weights.
   """
 
   name: str
@@ -53,6 +60,7 @@ class Player:
   updates: int = 1
   ema_decay: float = 0.0
   weight_clip: float = 0.0
+  ema_statistics: Callable[[Any, dict, Any, jax.Array], dict] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,10 +163,16 @@ def make_step_fns(game: Game, config) -> StepFns:
         per_update.append(m)
       metrics.update(jax.tree.map(lambda *v: jnp.mean(jnp.stack(v)), *per_update))
       if player.ema_decay > 0:
-        ema[player.name] = {
-            "params": _ema(player.ema_decay, ema[player.name]["params"], params[player.name]),
-            "cols": _ema(player.ema_decay, ema[player.name]["cols"],
-                         cols.get(player.name, {}))}
+        old = ema[player.name]
+        ema_params = _ema(player.ema_decay, old["params"], params[player.name])
+        if not old["cols"]:
+          ema_cols = old["cols"]
+        elif player.ema_statistics is not None:
+          ema_cols = player.ema_statistics(ema_params, old["cols"], inputs,
+                                           jax.random.fold_in(key, player.updates))
+        else:
+          ema_cols = _ema(player.ema_decay, old["cols"], cols.get(player.name, {}))
+        ema[player.name] = {"params": ema_params, "cols": ema_cols}
     if "loss" not in metrics:  # the progress bar's loss: the players' losses summed
       metrics["loss"] = sum(metrics[f"{p.name}_loss"] for p in game.players
                             if f"{p.name}_loss" in metrics)
