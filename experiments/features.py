@@ -21,8 +21,11 @@ def classifier_config(dataset: str, num_steps: int, data_dir: str = ""):
 
 
 def _get(config):
+  # A translation set's outputs are scored in the features of the labelled set its
+  # targets come from (`eval.feature_net_data`, e.g. mnist5k for sketch2digit).
+  dataset = config.eval.get("feature_net_data") or config.data.name
   return feature_nets.get(classifier_config(
-      config.data.name, config.eval.feature_net_steps, config.data.data_dir))
+      dataset, config.eval.feature_net_steps, config.data.data_dir))
 
 
 def for_training(config):

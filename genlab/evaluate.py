@@ -11,7 +11,7 @@ import os
 from genlab import data, experiment, metrics
 from genlab.data import toy
 from genlab.evaluation import figures_2d, report, representation
-from genlab.evaluation.sampling import requested_labels
+from genlab.evaluation.sampling import requested_labels, translations
 
 restore = experiment.restore  # (Experiment, TrainState) of a workdir's newest checkpoint
 
@@ -48,6 +48,8 @@ def evaluate(workdir: str, feature_net=None) -> dict:
 def _sample_scores(exp, state, workdir: str, figs: dict, feature_net) -> dict:
   """Sample-quality scores of the family's sampler (adds a scatter figure for points)."""
   n = exp.config.eval.num_samples
+  if n and exp.fns.translate is not None:
+    return _translation_scores(exp, state, n, feature_net)
   if not n or exp.family.sample is None or (
       exp.family.network is None and exp.fns.generate is None):
     return {}
@@ -62,3 +64,19 @@ def _sample_scores(exp, state, workdir: str, figs: dict, feature_net) -> dict:
                              exp.config.data.data_dir or None)
   return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n),
                                feature_net=feature_net, real=real)
+
+
+def _translation_scores(exp, state, n: int, feature_net) -> dict:
+  """Each direction's translations of the first n test examples, scored against the
+  real test images of its target field (`samples/*`; `samples/<name>_<direction>` when
+  a game translates both ways)."""
+  n = min(n, len(next(iter(exp.test.values()))))
+  outputs = translations(exp, state, exp.test, n)
+  scores = {}
+  for direction, field in exp.fns.translations.items():
+    got = metrics.score_samples(exp.config, exp.info, outputs[direction],
+                                feature_net=feature_net, real=exp.test[field][:n])
+    suffix = "" if len(outputs) == 1 else f"_{direction}"
+    scores.update({k if k.startswith("protocol/") else f"{k}{suffix}": v
+                   for k, v in got.items()})
+  return scores

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from genlab.evaluation import autoencoder, classifier, gan, representation, sampling, vae
 from genlab.monitor import GanMonitor
 from genlab.registry import Registry, UnknownNameError
-from genlab.steps import adversarial, classification, cycle, elbo, game, reconstruction
+from genlab.steps import adversarial, classification, cycle, elbo, game, pix2pix, reconstruction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +77,7 @@ register(StepFamily(
 GAMES: Registry[Callable[[Any, Any, dict], game.Game]] = Registry("game")
 GAMES.register("gan", adversarial.gan_game)
 GAMES.register("cycle", cycle.cycle_game)
+GAMES.register("pix2pix", pix2pix.pix2pix_game)
 
 
 def make_game(model, config, info):
@@ -86,7 +87,7 @@ def make_game(model, config, info):
 
 
 register(StepFamily(
-    "adversarial", make_game, gan.evaluate, sample=sampling.prior_samples,
+    "adversarial", make_game, gan.evaluate, sample=sampling.game_samples,
     monitor=GanMonitor))
 
 

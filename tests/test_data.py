@@ -246,6 +246,22 @@ _FIELDS = {
         'b': {'dtype': 'uint8', 'shape': (8, 8, 1)},
         'b_label': {'dtype': 'int64', 'shape': ()},
     }),
+    'sketch2digit': ('paired', {
+        'source': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'target': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'label': {'dtype': 'int64', 'shape': ()},
+    }),
+    'lowres2digit': ('paired', {
+        'source': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'target': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'label': {'dtype': 'int64', 'shape': ()},
+    }),
+    'mnist2sklearn': ('unpaired', {
+        'a': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'a_label': {'dtype': 'int64', 'shape': ()},
+        'b': {'dtype': 'uint8', 'shape': (28, 28, 1)},
+        'b_label': {'dtype': 'int64', 'shape': ()},
+    }),
 }
 
 

@@ -95,14 +95,23 @@ _VARIANTS = {"vae_grid25": ("vae", "grid25,smoke"), "gan_grid25": ("gan", "grid2
 # Image variants with their own code paths, checked like the per-file smoke configs.
 _IMAGE_VARIANTS = {"wgan_gp": ("wgan", "gp,smoke")}
 
-# The final test score the loop logs and evaluate re-computes, per step family.
+# The final test score the loop logs and evaluate re-computes, per step family (a
+# translation game: "translation").
 _PRIMARY = {"reconstruction": "test/mse", "elbo": "test/neg_elbo",
-            "classification": "test/accuracy", "adversarial": "test/d_real"}
+            "classification": "test/accuracy", "adversarial": "test/d_real",
+            "translation": "test/l1"}
 
 # The loop's sample grids (samples/NAME_STEP.png) and the report figure that must
 # exist, per step family; the rest show inputs and reconstructions.
-_GRIDS = {"classification": ("input",), "adversarial": ("samples",)}
-_REPORT_FIGURE = {"classification": None, "adversarial": "samples.png"}
+_GRIDS = {"classification": ("input",), "adversarial": ("samples",),
+          "translation": ("source", "output", "target")}
+_REPORT_FIGURE = {"classification": None, "adversarial": "samples.png",
+                  "translation": "translations.png"}
+
+
+def _translates(config) -> bool:
+  """A paired translation game (Pix2Pix): no prior, its outputs scored against targets."""
+  return config.get("gan") is not None and config.gan.game == "pix2pix"
 
 
 # name -> (command args, substrings the error line must contain)
@@ -163,6 +172,8 @@ class _Jobs:
     for n in names:
       if load_config(n, "smoke").model.get("conditional"):
         runs[n][1].update(_conditional_samples(root / n))
+      if _translates(load_config(n, "smoke")):
+        runs[n][1]["translations"] = ["--num=5", f"--out={root / n}_translations.npy"]
     self.smoke = {n: (self._pool.submit(_pipeline, arg, str(root / n),
                                         _run if n in _COLD else warm, samples), str(root / n))
                   for n, (arg, samples) in runs.items()}
@@ -236,7 +247,8 @@ def _check_pipeline(config, runs, workdir):
     keys = set(r) - {"step"}
     assert keys and all(re.fullmatch(r"(train|test|samples|alarm)/\w+", k) for k in keys), keys
   family = config.step_family
-  primary = _PRIMARY[family]
+  kind = "translation" if _translates(config) else family
+  primary = _PRIMARY[kind]
   assert max(r["step"] for r in records if primary in r) == steps
   if config.get("monitor") and config.monitor.sample_scores:
     # The in-loop sample scores at every evaluation, the last one included.
@@ -244,7 +256,7 @@ def _check_pipeline(config, runs, workdir):
 
   # Sample grids and TensorBoard events.
   samples = os.listdir(os.path.join(workdir, "samples"))
-  for grid in _GRIDS.get(family, ("input", "reconstruction")):
+  for grid in _GRIDS.get(kind, ("input", "reconstruction")):
     assert f"{grid}_{steps:07d}.png" in samples
   assert all(s.endswith(".png") for s in samples)
   events = [e for e in os.listdir(os.path.join(workdir, "tensorboard"))
@@ -266,6 +278,8 @@ def _check_pipeline(config, runs, workdir):
   elif family == "reconstruction":
     _check_reconstruction_scores(config, scores)
     noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
+  elif kind == "translation":
+    _check_translation(scores, runs["samples"], workdir)
   elif family == "adversarial":
     _check_adversarial_scores(scores, config.gan.loss)
     if config.model.get("conditional"):
@@ -278,7 +292,7 @@ def _check_pipeline(config, runs, workdir):
     assert not any(k.startswith("probe/") for k in scores)
 
   images = _report_images(workdir)
-  figure = _REPORT_FIGURE.get(family, "reconstructions.png")
+  figure = _REPORT_FIGURE.get(kind, "reconstructions.png")
   if figure:
     assert any(i.endswith(figure) for i in images)
   if noisy:
@@ -347,6 +361,16 @@ def _check_adversarial_scores(scores, loss):
   if loss != "wasserstein":
     assert scores["test/loss"] >= 0
   assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
+
+
+def _check_translation(scores, samples, workdir):
+  assert 0 <= scores["test/l1"] <= 1 and scores["test/loss"] == scores["test/l1"]
+  assert scores["test/psnr"] > 0 and -1 <= scores["test/ssim"] <= 1
+  assert 0 <= scores["test/d_real"] <= 1 and 0 <= scores["test/d_fake"] <= 1
+  assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
+  _ok(samples["translations"])
+  out = np.load(f"{workdir}_translations.npy")
+  assert out.shape == (5, 28, 28, 1) and 0 <= out.min() and out.max() <= 1
 
 
 def _conditional_samples(workdir) -> dict:

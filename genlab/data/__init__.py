@@ -9,6 +9,13 @@ Names:
   'digits_pairs'       the 8x8 digits as aligned (source, target) pairs,
                        target = 255 - source (genlab.data.two_domain)
   'digits_ab'          the 8x8 digits as two unpaired domains a and b
+  'sketch2digit'       mnist5k as aligned (source, target) pairs: source is
+                       the digit's one-pixel outline, target the digit
+  'lowres2digit'       the same with source = the digit averaged over 4x4
+                       blocks, shown at 28x28 (4x super-resolution)
+  'mnist2sklearn'      two unpaired 28x28 domains: a = mnist5k, b = the 8x8
+                       digits framed like MNIST (genlab.data.digit_translation;
+                       the three follow mnist5k's split and order)
   'tfds:NAME'          a tfds catalogue dataset that is already prepared as
                        array_record (default data dir ~/tensorflow_datasets)
 
@@ -62,6 +69,12 @@ DATASETS: dict[str, EmbeddedDataset] = {
     'grid25': EmbeddedDataset(builders.GenlabGrid25, num_classes=25),
     'digits_pairs': EmbeddedDataset(builders.GenlabDigitsPairs, num_classes=10),
     'digits_ab': EmbeddedDataset(builders.GenlabDigitsAB, num_classes=10),
+    'sketch2digit': EmbeddedDataset(builders.GenlabSketch2Digit,
+                                    num_classes=10),
+    'lowres2digit': EmbeddedDataset(builders.GenlabLowres2Digit,
+                                    num_classes=10),
+    'mnist2sklearn': EmbeddedDataset(builders.GenlabMnist2Sklearn,
+                                     num_classes=10),
 }
 
 _DEFAULT_CACHE = '~/.cache/genlab/tensorflow_datasets'

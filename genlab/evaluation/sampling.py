@@ -5,6 +5,8 @@ of the training split (ex-post density estimation, Ghosh et al. 2020) and decode
 draws from it; with a label it fits the codes of that class only. A VAE decodes
 z ~ N(0, I). A GAN pushes the one sampler's draws (genlab.sampler) through its
 generator in inference mode: the EMA copy, with its own statistics, when it keeps one.
+A game that translates its inputs (Pix2Pix) "samples" the translations of the test
+split's first examples, in order.
 """
 
 import functools
@@ -79,3 +81,33 @@ def prior_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np
                     "sample from a prior")
   labels = sampler.labels(num, label)
   return generate(exp, state, sampler.latents(rng, num, sampling=True), labels)
+
+
+def translations(exp, state, split: dict, num: int) -> dict[str, np.ndarray]:
+  """{direction: outputs} of the game's translate for the first `num` examples of
+  `split`, in batches of one fixed size (one compile)."""
+  size = exp.config.data.eval_batch_size
+  fn = _jitted_generate(exp.fns.translate)
+  parts: dict[str, list] = {}
+  for start in range(0, num, size):
+    batch = {k: v[start:start + size] for k, v in split.items()}
+    short = size - len(next(iter(batch.values())))
+    batch = {k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], short, 0)]) if short else v)
+             for k, v in batch.items()}
+    for direction, out in fn(state, batch).items():
+      parts.setdefault(direction, []).append(np.asarray(out)[:size - short])
+  return {d: np.concatenate(v)[:num] for d, v in parts.items()}
+
+
+def game_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
+  """The adversarial family's samples: G's prior samples, or for a translation game the
+  translations of the first `num` test examples (its first direction)."""
+  if exp.fns.translate is None:
+    return prior_samples(exp, state, num, rng, label)
+  if label is not None:
+    raise UserError("this model translates its inputs: --label needs a conditional model")
+  n = min(num, len(next(iter(exp.test.values()))))
+  if n < num:
+    raise UserError(f"this model translates test examples: the test split has {n}, "
+                    f"asked for {num}")
+  return next(iter(translations(exp, state, exp.test, num).values()))

@@ -5,7 +5,7 @@ from typing import Any, Callable
 import flax.linen as nn
 
 from genlab.errors import UserError
-from genlab.models import autoencoders, classifier, cycle, dcgan, gan, vae
+from genlab.models import autoencoders, classifier, cycle, dcgan, gan, pix2pix, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -81,6 +81,19 @@ def _cycle_mlp(cfg, info) -> nn.Module:
   return cycle.mlp_cycle_gan(cfg.g_hidden, cfg.d_hidden)
 
 
+def _pix2pix(cfg, info) -> nn.Module:
+  if info.get("layout") != "paired":
+    raise UserError(f"model 'pix2pix' needs a paired dataset (fields source, target); "
+                    f"this one is {info.get('layout')!r}")
+  height, width, _ = info["image_shape"]
+  channels = info["fields"]["target"]["shape"][-1]  # a sketch may map to colour
+  n_down = cfg.d_layers or pix2pix.patch_layers(min(height, width))
+  return pix2pix.Pix2Pix(
+      generator=pix2pix.UNetGenerator(channels=tuple(cfg.g_channels), out_channels=channels,
+                                      dropout=cfg.dropout, dropout_layers=cfg.dropout_layers),
+      discriminator=pix2pix.PatchDiscriminator(features=cfg.d_features, n_down=n_down))
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
@@ -88,6 +101,7 @@ MODELS.register("classifier", _classifier)
 MODELS.register("mlp_gan", _mlp_gan)
 MODELS.register("dcgan", _dcgan)
 MODELS.register("cycle_mlp", _cycle_mlp)
+MODELS.register("pix2pix", _pix2pix)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

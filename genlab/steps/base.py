@@ -33,6 +33,10 @@ class StepFns:
     generate: (state, z, condition) -> samples in inference mode, for families whose
       networks sample from a prior (see `sampler`); None otherwise.
     sampler: the genlab.sampler.Sampler of `generate`'s inputs, or None.
+    translate: (state, batch) -> {direction: images} in inference mode, for families
+      that translate their inputs; None otherwise.
+    translations: {direction: the batch field whose real images its outputs are
+      scored against}.
   """
 
   init: Callable[..., TrainState]
@@ -44,6 +48,8 @@ class StepFns:
   grow: Callable[[TrainState, int], TrainState] = lambda state, stage: state
   generate: Callable[..., jax.Array] | None = None
   sampler: Any = None
+  translate: Callable[..., dict] | None = None
+  translations: dict = dataclasses.field(default_factory=dict)
 
   def state_stage(self, step: int, num_steps: int) -> int:
     """The stage whose networks a state at `step` holds: training grows them on

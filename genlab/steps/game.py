@@ -78,6 +78,10 @@ class Game:
     generate: (nets, z, condition) -> samples, for games that sample from a prior
       (None when a game only translates its inputs).
     sampler: the genlab.sampler.Sampler of `generate`'s inputs.
+    translate: (nets, batch) -> {direction: images in [0, 1]}, for games that translate
+      their inputs (Pix2Pix, CycleGAN); None otherwise.
+    translations: {direction: the batch field its outputs should look like}; evaluation
+      scores each direction's outputs against that field's real images.
     hparams: config paths of the loss weights the losses read through `inputs['hp']`
       (a genlab.steps.base.Hparams), so a sweep can pass them traced; every player's
       `optim.<name>.learning_rate` is traceable too.
@@ -90,6 +94,8 @@ class Game:
   visualize: Callable[[dict, dict], dict]
   generate: Callable[[dict, Any, Any], jax.Array] | None = None
   sampler: Any = None
+  translate: Callable[[dict, dict], dict] | None = None
+  translations: dict[str, str] = dataclasses.field(default_factory=dict)
   hparams: tuple[str, ...] = ()
 
 
@@ -192,5 +198,9 @@ def make_step_fns(game: Game, config) -> StepFns:
   generate = None
   if game.generate is not None:
     generate = lambda state, z, cond: game.generate(inference(state), z, cond)
+  translate = None
+  if game.translate is not None:
+    translate = lambda state, batch: game.translate(inference(state), batch)
   return StepFns(init=init, train_step=train_step, eval_step=eval_step, visualize=visualize,
-                 generate=generate, sampler=game.sampler)
+                 generate=generate, sampler=game.sampler, translate=translate,
+                 translations=dict(game.translations))
