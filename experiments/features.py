@@ -20,12 +20,19 @@ def classifier_config(dataset: str, num_steps: int, data_dir: str = ""):
   return config
 
 
-def _get(config):
-  # A translation set's outputs are scored in the features of the labelled set its
-  # targets come from (`eval.feature_net_data`, e.g. mnist5k for sketch2digit).
-  dataset = config.eval.get("feature_net_data") or config.data.name
+def _net(config, dataset: str):
   return feature_nets.get(classifier_config(
       dataset, config.eval.feature_net_steps, config.data.data_dir))
+
+
+def _get(config):
+  """The dataset's FeatureNet; for a translation set, that of the labelled set its
+  targets come from (`eval.feature_net_data`: a name, e.g. mnist5k for sketch2digit,
+  or {field: name} for two domains), as a FeatureNet or {field: FeatureNet}."""
+  source = config.eval.get("feature_net_data") or config.data.name
+  if isinstance(source, str):
+    return _net(config, source)
+  return {field: _net(config, name) for field, name in source.items()}
 
 
 def for_training(config):

@@ -8,6 +8,8 @@ encodes) are added here, under one protocol for every family.
 import json
 import os
 
+import numpy as np
+
 from genlab import data, experiment, metrics
 from genlab.data import toy
 from genlab.evaluation import figures_2d, report, representation
@@ -68,15 +70,26 @@ def _sample_scores(exp, state, workdir: str, figs: dict, feature_net) -> dict:
 
 def _translation_scores(exp, state, n: int, feature_net) -> dict:
   """Each direction's translations of the first n test examples, scored against the
-  real test images of its target field (`samples/*`; `samples/<name>_<direction>` when
-  a game translates both ways)."""
+  real test images of its target field (`samples/*`), and the fraction the target
+  field's classifier assigns to the source's class (`test/class_kept`). A game that
+  translates both ways gets `_<direction>` after each name.
+
+  `feature_net`: one FeatureNet for every target field, or {field: FeatureNet}.
+  """
   n = min(n, len(next(iter(exp.test.values()))))
   outputs = translations(exp, state, exp.test, n)
   scores = {}
   for direction, field in exp.fns.translations.items():
+    net = feature_net.get(field) if isinstance(feature_net, dict) else feature_net
     got = metrics.score_samples(exp.config, exp.info, outputs[direction],
-                                feature_net=feature_net, real=exp.test[field][:n])
+                                feature_net=net, real=exp.test[field][:n])
+    label = exp.fns.source_labels.get(direction)
+    if label:
+      got["test/class_kept"] = float(np.mean(net.predict(outputs[direction])
+                                             == exp.test[label][:n]))
     suffix = "" if len(outputs) == 1 else f"_{direction}"
     scores.update({k if k.startswith("protocol/") else f"{k}{suffix}": v
                    for k, v in got.items()})
+    if suffix:  # each direction's own protocol: its feature net
+      scores[f"protocol/feature_net{suffix}"] = got["protocol/feature_net"]
   return scores

@@ -17,12 +17,14 @@ from genlab.steps.base import Hparams
 pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
 
 _STEPS = 200
+# With history pools (the toy's default has none), so the kill and resume covers them.
 _OVERRIDES = {"train.num_steps": _STEPS, "train.checkpoint_every": 10,
-              "train.eval_every": _STEPS, "train.sample_every": _STEPS}
+              "train.eval_every": _STEPS, "train.sample_every": _STEPS,
+              "cycle.pool_size": 40}
 
 
 def _config():
-  config = load_config("cyclegan", "smoke")
+  config = load_config("cyclegan", "toy,smoke")
   with config.unlocked():
     for key, value in _OVERRIDES.items():
       section, name = key.split(".")
@@ -32,7 +34,7 @@ def _config():
 
 
 def _command(workdir):
-  return [sys.executable, "-m", "experiments.main", "--config=experiments/configs/cyclegan.py:smoke",
+  return [sys.executable, "-m", "experiments.main", "--config=experiments/configs/cyclegan.py:toy,smoke",
           f"--workdir={workdir}", *[f"--config.{k}={v}" for k, v in _OVERRIDES.items()]]
 
 
@@ -48,6 +50,9 @@ def test_four_players_each_have_their_own_network_and_optimizer(uninterrupted):
   _, state = experiment.restore(workdir)
   players = {"g_ab", "g_ba", "d_a", "d_b"}
   assert set(state.params) == set(state.opt_state) == players
+  for d in ("d_a", "d_b"):  # each D's pool is its own, full after 200 steps of 32
+    assert state.model_state[d]["pool"]["images"].shape == (40, 8, 8, 1)
+    assert int(state.model_state[d]["pool"]["count"]) == 40
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     logged = set().union(*(json.loads(line) for line in f))
   for name in players:

@@ -262,6 +262,7 @@ _FIELDS = {
         'b': {'dtype': 'uint8', 'shape': (28, 28, 1)},
         'b_label': {'dtype': 'int64', 'shape': ()},
     }),
+    'sklearn28': ('labelled', _labelled_fields((28, 28, 1))),
 }
 
 

@@ -99,19 +99,26 @@ _IMAGE_VARIANTS = {"wgan_gp": ("wgan", "gp,smoke")}
 # translation game: "translation").
 _PRIMARY = {"reconstruction": "test/mse", "elbo": "test/neg_elbo",
             "classification": "test/accuracy", "adversarial": "test/d_real",
-            "translation": "test/l1"}
+            "translation": "test/l1", "cycle": "test/cycle_l1"}
 
 # The loop's sample grids (samples/NAME_STEP.png) and the report figure that must
 # exist, per step family; the rest show inputs and reconstructions.
 _GRIDS = {"classification": ("input",), "adversarial": ("samples",),
-          "translation": ("source", "output", "target")}
+          "translation": ("source", "output", "target"),
+          "cycle": ("a", "a_to_b", "a_cycle", "b", "b_to_a", "b_cycle")}
 _REPORT_FIGURE = {"classification": None, "adversarial": "samples.png",
-                  "translation": "translations.png"}
+                  "translation": "translations.png", "cycle": "translations.png"}
+
+
+def _kind(config) -> str:
+  """The step family, or the translation game an adversarial config plays."""
+  game = config.gan.game if config.get("gan") is not None else ""
+  return {"pix2pix": "translation", "cycle": "cycle"}.get(game, config.step_family)
 
 
 def _translates(config) -> bool:
-  """A paired translation game (Pix2Pix): no prior, its outputs scored against targets."""
-  return config.get("gan") is not None and config.gan.game == "pix2pix"
+  """A translation game (Pix2Pix, CycleGAN): no prior, outputs scored against targets."""
+  return _kind(config) in ("translation", "cycle")
 
 
 # name -> (command args, substrings the error line must contain)
@@ -215,9 +222,9 @@ def cli_runs(background_jobs) -> _Jobs:
   return background_jobs[__name__]
 
 
-# The four-player CycleGAN game has its own end-to-end test (tests/test_cycle_game.py:
-# the same entry points, with a kill and resume).
-SMOKE_CONFIGS = [n for n in CONFIG_FILES if n != "cyclegan"]
+# The toy four-player CycleGAN game has its own end-to-end test (tests/test_cycle_game.py:
+# the same entry points, with a kill and resume); `cyclegan.py:smoke` runs here.
+SMOKE_CONFIGS = list(CONFIG_FILES)
 
 
 @pytest.mark.parametrize("name", SMOKE_CONFIGS)
@@ -247,7 +254,7 @@ def _check_pipeline(config, runs, workdir):
     keys = set(r) - {"step"}
     assert keys and all(re.fullmatch(r"(train|test|samples|alarm)/\w+", k) for k in keys), keys
   family = config.step_family
-  kind = "translation" if _translates(config) else family
+  kind = _kind(config)
   primary = _PRIMARY[kind]
   assert max(r["step"] for r in records if primary in r) == steps
   if config.get("monitor") and config.monitor.sample_scores:
@@ -278,13 +285,13 @@ def _check_pipeline(config, runs, workdir):
   elif family == "reconstruction":
     _check_reconstruction_scores(config, scores)
     noisy = config.noise.mask_prob > 0 or config.noise.gaussian_std > 0
-  elif kind == "translation":
-    _check_translation(scores, runs["samples"], workdir)
+  elif _translates(config):
+    _check_translation(scores, runs["samples"], workdir, kind)
   elif family == "adversarial":
     _check_adversarial_scores(scores, config.gan.loss)
     if config.model.get("conditional"):
       _check_conditional_sampling(scores, runs["samples"], workdir)
-  if families.get(family).sample:
+  if families.get(family).sample and kind != "cycle":  # cycle: per direction, above
     _check_sample_scores(config, scores)
   if families.get(family).encode and config.eval.probe:
     _check_probe_scores(scores)
@@ -363,11 +370,23 @@ def _check_adversarial_scores(scores, loss):
   assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
 
 
-def _check_translation(scores, samples, workdir):
-  assert 0 <= scores["test/l1"] <= 1 and scores["test/loss"] == scores["test/l1"]
-  assert scores["test/psnr"] > 0 and -1 <= scores["test/ssim"] <= 1
-  assert 0 <= scores["test/d_real"] <= 1 and 0 <= scores["test/d_fake"] <= 1
-  assert scores["model/params"] == scores["model/g_params"] + scores["model/d_params"] > 0
+def _check_translation(scores, samples, workdir, kind):
+  if kind == "translation":
+    assert 0 <= scores["test/l1"] <= 1 and scores["test/loss"] == scores["test/l1"]
+    assert scores["test/psnr"] > 0 and -1 <= scores["test/ssim"] <= 1
+    assert 0 <= scores["test/d_real"] <= 1 and 0 <= scores["test/d_fake"] <= 1
+    assert 0 <= scores["test/class_kept"] <= 1
+    players = ("g", "d")
+  else:
+    assert scores["test/cycle_l1"] == pytest.approx(
+        (scores["test/cycle_a"] + scores["test/cycle_b"]) / 2)
+    for direction, domain in (("ab", "b"), ("ba", "a")):
+      assert 0 <= scores[f"test/class_kept_{direction}"] <= 1
+      assert scores[f"samples/dfid_{direction}"] >= 0
+      assert scores[f"protocol/feature_net_{direction}"].startswith(
+          {"a": "mnist5k-", "b": "sklearn28-"}[domain])
+    players = ("g_ab", "g_ba", "d_a", "d_b")
+  assert scores["model/params"] == sum(scores[f"model/{p}_params"] for p in players) > 0
   _ok(samples["translations"])
   out = np.load(f"{workdir}_translations.npy")
   assert out.shape == (5, 28, 28, 1) and 0 <= out.min() and out.max() <= 1

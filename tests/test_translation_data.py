@@ -142,6 +142,58 @@ def test_mnist2sklearn_domains(sets, mnist):
   assert np.all(np.abs(mnist_centre - dt.CENTRE) < 0.1)
 
 
+@pytest.fixture(scope='module')
+def sklearn28():
+  """{split: (images, labels)} of sklearn28, in its record order."""
+  return {split: gd.load_arrays('sklearn28', split) for split in SPLITS}
+
+
+def test_sklearn28_shapes_and_dtypes(sklearn28):
+  info = gd.dataset_info('sklearn28')
+  digits = {split: gd.load_arrays('digits', split) for split in SPLITS}
+  assert info == {
+      'image_shape': (28, 28, 1),
+      'modality': 'images',
+      'num_classes': 10,
+      'num_train': len(digits['train'][0]),
+      'num_test': len(digits['test'][0]),
+      'layout': 'labelled',
+      'fields': {'image': IMAGE, 'label': LABEL},
+  }
+  assert (info['num_train'], info['num_test']) == (1438, 359)
+  for split in SPLITS:
+    images, labels = sklearn28[split]
+    n = len(digits[split][0])
+    assert images.shape == (n, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (n,) and labels.dtype == np.int64
+    assert set(np.unique(labels)) == set(range(10))
+    assert images.min() == 0 and images.max() == 255
+
+
+@pytest.mark.parametrize('split', SPLITS)
+def test_sklearn28_is_digits_framed(sklearn28, split):
+  digit_images, digit_labels = gd.load_arrays('digits', split)
+  images, labels = sklearn28[split]
+  # The same rows in the same order as digits, each framed by mnist_frame.
+  np.testing.assert_array_equal(images, dt.mnist_frame(digit_images))
+  np.testing.assert_array_equal(labels, digit_labels)
+
+
+def test_mnist2sklearn_b_is_sklearn28_of_its_split(sets, sklearn28):
+  keys = {split: {im.tobytes(): label
+                  for im, label in zip(*sklearn28[split])} for split in SPLITS}
+  # Distinct images, so each is one digit, and no digit is in both splits.
+  for split in SPLITS:
+    assert len(keys[split]) == len(sklearn28[split][0])
+  assert not set(keys['train']) & set(keys['test'])
+  for split in SPLITS:
+    ab = sets['mnist2sklearn'][split]
+    for image, label in zip(ab['b'], ab['b_label']):
+      assert keys[split].get(image.tobytes()) == label
+    # ...and b uses every one of them.
+    assert {im.tobytes() for im in ab['b']} == set(keys[split])
+
+
 def test_show_data_writes_a_png(tmp_path):
   from experiments import show_data  # pylint: disable=import-outside-toplevel
   out = show_data.show('mnist2sklearn', str(tmp_path / 'ab.png'), num=3)

@@ -16,6 +16,9 @@ Names:
   'mnist2sklearn'      two unpaired 28x28 domains: a = mnist5k, b = the 8x8
                        digits framed like MNIST (genlab.data.digit_translation;
                        the three follow mnist5k's split and order)
+  'sklearn28'          labelled: mnist2sklearn's domain b alone, the 8x8
+                       digits framed like MNIST at 28x28 (digits' split and
+                       order), to train a classifier of that domain
   'tfds:NAME'          a tfds catalogue dataset that is already prepared as
                        array_record (default data dir ~/tensorflow_datasets)
 
@@ -75,6 +78,7 @@ DATASETS: dict[str, EmbeddedDataset] = {
                                     num_classes=10),
     'mnist2sklearn': EmbeddedDataset(builders.GenlabMnist2Sklearn,
                                      num_classes=10),
+    'sklearn28': EmbeddedDataset(builders.GenlabSklearn28, num_classes=10),
 }
 
 _DEFAULT_CACHE = '~/.cache/genlab/tensorflow_datasets'

@@ -336,6 +336,30 @@ class GenlabMnist2Sklearn(_MnistTranslationBuilder):
         b_labels, b_rows, digit_translation.B_ORDER_SEEDS[split])
 
 
+class GenlabSklearn28(_EmbeddedBuilder):
+  """The 8x8 UCI digits framed like MNIST: mnist2sklearn's domain b, labelled."""
+
+  name = 'genlab_sklearn28'
+  IMAGE_HW = (28, 28)
+  DESCRIPTION = (
+      'The 8x8 UCI optdigits of genlab_digits (same split and order) framed'
+      ' like MNIST, exactly the b domain of genlab_mnist2sklearn: each digit'
+      ' cropped to its ink, scaled bilinearly to fit 20x20 and placed in a'
+      ' 28x28 frame with its centre of mass at (14, 14). Label is its class.'
+  )
+  HOMEPAGE = GenlabDigits.HOMEPAGE
+  CITATION = GenlabDigits.CITATION
+  LICENSE = GenlabDigits.LICENSE
+
+  def _load(self):
+    images, labels = embedded.load_digits()
+    return digit_translation.mnist_frame(images), labels
+
+  def _split(self, labels):
+    # digits' split, and its row keys, hence its record order.
+    return _digits_split(labels)
+
+
 class _ToyBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """A `toy.TOY_SETS` mixture: fixed draws of 2-D points, labelled by mode."""
 

@@ -17,11 +17,16 @@ packages, deterministically, so that every machine prepares the same bytes:
   domains share the content (digit classes, frame, centring) and differ in
   style (blocky, blurred 8x8 scans against antialiased 28x28 pen strokes),
   the setting CycleGAN is for.
+* `sklearn28` (labelled): domain b of `mnist2sklearn` on its own, the
+  framed 8x8 digits with their labels, in the 8x8 set's split and order, so
+  that a classifier of the target domain can be trained (CycleGAN's
+  evaluation scores translations a->b with one).
 
 The paired sets are keyed and split exactly like mnist5k (so B of record k is
 mnist5k's image of record k), and a model trained on mnist5k's train split has
-seen none of their test digits. In `mnist2sklearn` the b digits keep the 8x8
-set's own split for the same reason.
+seen none of their test digits. In `mnist2sklearn` and `sklearn28` the framed
+digits keep the 8x8 set's own split for the same reason, so each split's b
+digits are exactly `sklearn28`'s images of that split.
 """
 
 from __future__ import annotations

@@ -94,6 +94,20 @@ def _pix2pix(cfg, info) -> nn.Module:
       discriminator=pix2pix.PatchDiscriminator(features=cfg.d_features, n_down=n_down))
 
 
+def _cycle_conv(cfg, info) -> nn.Module:
+  """CycleGAN with Pix2Pix's networks: U-Net generators without dropout (the input skip
+  lets G keep what both domains share) and PatchGAN discriminators."""
+  if info.get("layout") != "unpaired":
+    raise UserError(f"model 'cycle_conv' needs an unpaired two-domain dataset (fields a, b); "
+                    f"this one is {info.get('layout')!r}")
+  height, width, channels = info["image_shape"]
+  n_down = cfg.d_layers or pix2pix.patch_layers(min(height, width))
+  g = lambda: pix2pix.UNetGenerator(channels=tuple(cfg.g_channels), out_channels=channels,
+                                    dropout=0.0)
+  d = lambda: pix2pix.PatchDiscriminator(features=cfg.d_features, n_down=n_down)
+  return cycle.CycleGAN(g_ab=g(), g_ba=g(), d_a=d(), d_b=d())
+
+
 MODELS.register("mlp_ae", _mlp_ae)
 MODELS.register("conv_ae", _conv_ae)
 MODELS.register("vae", _vae)
@@ -102,6 +116,7 @@ MODELS.register("mlp_gan", _mlp_gan)
 MODELS.register("dcgan", _dcgan)
 MODELS.register("cycle_mlp", _cycle_mlp)
 MODELS.register("pix2pix", _pix2pix)
+MODELS.register("cycle_conv", _cycle_conv)
 
 
 def build(model_config, data_info: dict) -> nn.Module:

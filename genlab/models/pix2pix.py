@@ -92,8 +92,9 @@ class PatchDiscriminator(nn.Module):
   norm: bool = True  # instance norm; off, a logit depends on its receptive field only
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-    del train  # instance norm: no running statistics
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None,
+               train: bool = False) -> jax.Array:
+    del labels, train  # unconditional; instance norm keeps no running statistics
     norm = lambda h, name: _norm(name)(h) if self.norm else h
     h = x
     for i in range(self.n_down):
@@ -117,7 +118,7 @@ class Pix2Pix(nn.Module):
 
   def discriminate(self, source: jax.Array, image: jax.Array, train: bool = False):
     """D on the pair (source, image) joined along channels -> patch logits."""
-    return self.discriminator(jnp.concatenate([source, image], axis=-1), train)
+    return self.discriminator(jnp.concatenate([source, image], axis=-1), None, train)
 
   def __call__(self, source: jax.Array, train: bool = False):
     return self.discriminate(source, self.generate(source, train), train)

@@ -37,6 +37,7 @@ class StepFns:
       that translate their inputs; None otherwise.
     translations: {direction: the batch field whose real images its outputs are
       scored against}.
+    source_labels: {direction: the batch field of its sources' classes}.
   """
 
   init: Callable[..., TrainState]
@@ -50,6 +51,7 @@ class StepFns:
   sampler: Any = None
   translate: Callable[..., dict] | None = None
   translations: dict = dataclasses.field(default_factory=dict)
+  source_labels: dict = dataclasses.field(default_factory=dict)
 
   def state_stage(self, step: int, num_steps: int) -> int:
     """The stage whose networks a state at `step` holds: training grows them on

@@ -10,13 +10,20 @@ Each generator's loss runs BOTH generators (the cycle), reading the other's newe
 parameters: the game's losses see every player. A term that does not depend on a
 player's parameters has no gradient for it, so each generator keeps only its own terms
 of the joint objective; its gradient is the joint objective's.
+
+With `cycle.pool_size` > 0 each D judges its fakes through a history pool
+(genlab.steps.image_pool) kept in its collections, so checkpoints carry it. Evaluation
+translates both ways (`translate`: 'ab' is scored against real b, 'ba' against real a,
+each keeping its source's label).
 """
 
+import jax
 import jax.numpy as jnp
 
 from genlab.losses import ADVERSARIAL_LOSSES, discriminator_accuracy
 from genlab.models.cycle import PLAYERS
 from genlab.steps import game as game_lib
+from genlab.steps import image_pool
 from genlab.steps.adversarial import apply_network, per_example, split_variables
 from genlab.steps.base import to_unit_float
 
@@ -33,11 +40,13 @@ def cycle_game(model, config, info) -> game_lib.Game:
   del info
   adversarial = ADVERSARIAL_LOSSES.get(config.gan.loss)
 
+  pool_size = config.cycle.get("pool_size", 0)
+
   def net(params, cols, name, x, train):
-    """One player's network; (output, its updated collections)."""
+    """One player's network; (output, its updated collections, the pool left out)."""
     method = "translate" if name.startswith("g") else "discriminate"
-    return apply_network(model, name, method, params[name], cols.get(name, {}), name, x,
-                         train=train)
+    own = {k: v for k, v in cols.get(name, {}).items() if k != "pool"}
+    return apply_network(model, name, method, params[name], own, name, x, train=train)
 
   def prepare(batch, rng):
     del rng
@@ -46,20 +55,28 @@ def cycle_game(model, config, info) -> game_lib.Game:
   def init(rng, batch):
     x = prepare(batch, rng)
     variables = model.init(rng, x["a"], x["b"])
-    return split_variables(variables, {p: (p, None) for p in PLAYERS})
+    params, cols = split_variables(variables, {p: (p, None) for p in PLAYERS})
+    if pool_size:
+      for domain in ("a", "b"):
+        cols[f"d_{domain}"]["pool"] = image_pool.init(pool_size, x[domain].shape[1:])
+    return params, cols
 
   def d_loss(domain):
     """D_<domain>: real images of `domain` against the other generator's fakes."""
     d, g = f"d_{domain}", f"g_{_OTHER[domain]}{domain}"
 
     def loss(params, cols, inputs, rng, i):
-      del rng, i
       fake, _ = net(params, cols, g, inputs[_OTHER[domain]], True)
+      pool = {}
+      if pool_size:
+        fake, pool["pool"] = image_pool.query(cols[d]["pool"], fake,
+                                              jax.random.fold_in(rng, i))
       real_logits, d_cols = net(params, cols, d, inputs[domain], True)
       fake_logits, d_cols = net(params, {**cols, d: d_cols}, d, fake, True)
       value = adversarial.d_loss(real_logits, fake_logits)
       return value, ({f"{d}_loss": value,
-                      f"{d}_accuracy": discriminator_accuracy(real_logits, fake_logits)}, d_cols)
+                      f"{d}_accuracy": discriminator_accuracy(real_logits, fake_logits)},
+                     {**d_cols, **pool})
     return loss
 
   def g_loss(src, dst):
@@ -85,8 +102,7 @@ def cycle_game(model, config, info) -> game_lib.Game:
 
   def translations(nets, batch):
     x = prepare(batch, None)
-    run = lambda name, v: apply_network(model, name, "translate", *nets[name], name, v,
-                                        train=False)[0]
+    run = lambda name, v: net({name: nets[name][0]}, {name: nets[name][1]}, name, v, False)[0]
     ab, ba = run("g_ab", x["a"]), run("g_ba", x["b"])
     return x, {"ab": ab, "aba": run("g_ba", ab), "ba": ba, "bab": run("g_ab", ba)}
 
@@ -95,9 +111,9 @@ def cycle_game(model, config, info) -> game_lib.Game:
     pairs; 'loss' is the sum of the two cycle errors."""
     del rng
     x, t = translations(nets, batch)
-    disc = lambda name, v: apply_network(model, name, "discriminate", *nets[name], name, v,
-                                         train=False)[0]
+    disc = lambda name, v: net({name: nets[name][0]}, {name: nets[name][1]}, name, v, False)[0]
     out = {"cycle_a": _l1(t["aba"], x["a"]), "cycle_b": _l1(t["bab"], x["b"])}
+    out["cycle_l1"] = 0.5 * (out["cycle_a"] + out["cycle_b"])
     for domain, fake in (("a", t["ba"]), ("b", t["ab"])):
       out[f"d_{domain}_loss"] = per_example(adversarial.d_loss, disc(f"d_{domain}", x[domain]),
                                             disc(f"d_{domain}", fake))
@@ -113,7 +129,13 @@ def cycle_game(model, config, info) -> game_lib.Game:
   players = (game_lib.Player("d_a", d_loss("a")), game_lib.Player("d_b", d_loss("b")),
              game_lib.Player("g_ab", g_loss("a", "b"), ema_decay=config.gan.ema_decay),
              game_lib.Player("g_ba", g_loss("b", "a"), ema_decay=config.gan.ema_decay))
+  def translate(nets, batch):
+    _, t = translations(nets, batch)
+    return {"ab": t["ab"], "ba": t["ba"]}
+
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
-                       visualize=visualize,
+                       visualize=visualize, translate=translate,
+                       translations={"ab": "b", "ba": "a"},
+                       source_labels={"ab": "a_label", "ba": "b_label"},
                        hparams=("cycle.cycle_weight", "cycle.identity_weight"))
 

@@ -82,6 +82,8 @@ class Game:
       their inputs (Pix2Pix, CycleGAN); None otherwise.
     translations: {direction: the batch field its outputs should look like}; evaluation
       scores each direction's outputs against that field's real images.
+    source_labels: {direction: the batch field of its sources' classes}; evaluation
+      reports how often the target domain's classifier keeps that class.
     hparams: config paths of the loss weights the losses read through `inputs['hp']`
       (a genlab.steps.base.Hparams), so a sweep can pass them traced; every player's
       `optim.<name>.learning_rate` is traceable too.
@@ -96,6 +98,7 @@ class Game:
   sampler: Any = None
   translate: Callable[[dict, dict], dict] | None = None
   translations: dict[str, str] = dataclasses.field(default_factory=dict)
+  source_labels: dict[str, str] = dataclasses.field(default_factory=dict)
   hparams: tuple[str, ...] = ()
 
 
@@ -203,4 +206,5 @@ def make_step_fns(game: Game, config) -> StepFns:
     translate = lambda state, batch: game.translate(inference(state), batch)
   return StepFns(init=init, train_step=train_step, eval_step=eval_step, visualize=visualize,
                  generate=generate, sampler=game.sampler, translate=translate,
-                 translations=dict(game.translations))
+                 translations=dict(game.translations),
+                 source_labels=dict(game.source_labels))

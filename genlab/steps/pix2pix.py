@@ -127,6 +127,6 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
   players = (game_lib.Player("d", d_loss), g) if with_d else (g,)
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
                        visualize=visualize, translate=translate,
-                       translations={"output": "target"},
+                       translations={"output": "target"}, source_labels={"output": "label"},
                        hparams=("pix2pix.l1_weight",
                                 *(("pix2pix.adv_weight",) if with_d else ())))
