@@ -91,5 +91,30 @@ def _translation_scores(exp, state, n: int, feature_net) -> dict:
     scores.update({k if k.startswith("protocol/") else f"{k}{suffix}": v
                    for k, v in got.items()})
     if suffix:  # each direction's own protocol: its feature net
-      scores[f"protocol/feature_net{suffix}"] = got["protocol/feature_net"]
+      for key in ("protocol/feature_net", "protocol/classifier_accuracy"):
+        scores[f"{key}{suffix}"] = got[key]
+  if len(outputs) > 1:  # two domains: the yardstick of the cycle's L1
+    scores.update(_same_class_l1(exp.test, sorted(exp.fns.translations.values())))
   return scores
+
+
+def _same_class_l1(split: dict, fields: list[str]) -> dict:
+  """The mean L1 distance (pixels in [0, 1]) between a test image of each domain and a
+  random other image of its class (`<field>_label`), per domain
+  (`baseline/same_class_l1_<field>`) and averaged (`baseline/same_class_l1`, the
+  yardstick of `test/cycle_l1`). Repeated images count once; seed 0."""
+  rng = np.random.default_rng(0)
+  out = {}
+  for field in fields:
+    flat = split[field].reshape(len(split[field]), -1)
+    images, keep = np.unique(flat, axis=0, return_index=True)
+    labels = split[f"{field}_label"][keep]
+    dists = []
+    for i, label in enumerate(labels):
+      others = np.flatnonzero((labels == label) & (np.arange(len(labels)) != i))
+      if len(others):
+        other = images[rng.choice(others)].astype(np.float32)
+        dists.append(np.mean(np.abs(images[i].astype(np.float32) - other)) / 255.0)
+    out[f"baseline/same_class_l1_{field}"] = float(np.mean(dists))
+  out["baseline/same_class_l1"] = float(np.mean(list(out.values())))
+  return out

@@ -10,6 +10,10 @@ catalogue datasets needs TensorFlow (e.g. PNG encoding of `Image` features).
 So a dataset must already be prepared, as array_record, in `data_dir`;
 otherwise we fail at once with a one-line recipe for doing that on a machine
 with internet.
+
+Catalogue sets are read as 'labelled', except the image-to-image families
+listed in genlab.data.catalog_translation (e.g. `cycle_gan/*`, read as
+'unpaired' from one tfds split per domain).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.proto import tf_example_pb2  # tfds's TF-free copy
 
+from genlab.data import catalog_translation as translation
 from genlab.data import fields
 from genlab.data.errors import DataError
 
@@ -101,10 +106,12 @@ def schema(builder: tfds.core.DatasetBuilder) -> fields.Schema:
   """The layout and fields of a builder, checking that genlab can read them.
 
   genlab's own builders name their layout in a `LAYOUT` class attribute and
-  store exactly its fields (see `fields.stored_schema`). Every other builder
-  (the tfds catalogue) is read as 'labelled': its image feature (or, for
-  point sets, its first supervised key) becomes 'image', HxW images get a
-  channel, and its label (-1 if it has none) becomes 'label'.
+  store exactly its fields (see `fields.stored_schema`). A catalogue family
+  of `catalog_translation.TRANSLATIONS` has that entry's layout (its image
+  size may come from its first train record, see `_translation_schemas`).
+  Every other builder (the tfds catalogue) is read as 'labelled': its image
+  feature (or, for point sets, its first supervised key) becomes 'image', HxW
+  images get a channel, and its label (-1 if it has none) becomes 'label'.
 
   Args:
     builder: a tfds builder.
@@ -112,6 +119,9 @@ def schema(builder: tfds.core.DatasetBuilder) -> fields.Schema:
   Returns:
     The builder's `fields.Schema`.
   """
+  translation_ = translation.lookup(builder)
+  if translation_ is not None:
+    return _translation_schemas(builder, translation_)[0]
   features = builder.info.features
   layout = getattr(builder, 'LAYOUT', 'labelled')
   if layout != 'labelled':
@@ -148,6 +158,27 @@ def schema(builder: tfds.core.DatasetBuilder) -> fields.Schema:
         ' genlab needs uint8 HxW or HxWxC images or float32 [D] points'
     )
   return fields.Schema('labelled', {'image': image, 'label': label})
+
+
+def _translation_schemas(builder: tfds.core.DatasetBuilder,
+                         translation_: translation.Translation):
+  """`catalog_translation.schemas` of a translation set, its image size known.
+
+  A dimension the image feature does not declare (cycle_gan declares
+  (None, None, 3)) is taken from the first record of the train a split.
+  """
+  features = builder.info.features
+  shape = translation.declared_image_shape(translation_, features)
+  if None in shape:
+    split = translation_.splits['train'][0]
+    source = _data_source(builder, split)
+    if not len(source):
+      raise DataError(
+          f"split '{split}' of '{translation.full_name(builder)}' is empty;"
+          ' genlab takes the image size of its first record'
+      )
+    shape = np.shape(source[0][translation_.image])
+  return translation.schemas(translation_, features, shape)
 
 
 class NormalizedSource:
@@ -187,24 +218,11 @@ class NormalizedSource:
     return f'NormalizedSource({self._source!r})'
 
 
-def open_split(builder: tfds.core.DatasetBuilder, split: str, *,
-               raw: bool = False) -> Any:
-  """Opens one split of a builder returned by `get_builder` (or prepared).
-
-  Args:
-    builder: a prepared builder.
-    split: tfds split spec.
-    raw: return tfds's source of serialized records instead.
-
-  Returns:
-    A `NormalizedSource`, or with `raw` a sequence of `bytes`.
-  """
-  schema_ = schema(builder)
-  kwargs = {}
-  if raw:
-    kwargs['deserialize_method'] = tfds.decode.DeserializeMethod.RAW_BYTES
+def _data_source(builder: tfds.core.DatasetBuilder, split: str,
+                 **kwargs) -> Any:
+  """tfds's data source of one split, its errors turned into DataErrors."""
   try:
-    source = builder.as_data_source(split=split, **kwargs)
+    return builder.as_data_source(split=split, **kwargs)
   except NotImplementedError as e:
     # Prepared with TF's default tfrecord format, which has no random access.
     raise DataError(
@@ -218,6 +236,41 @@ def open_split(builder: tfds.core.DatasetBuilder, split: str, *,
         f"cannot open split '{split}' of '{builder.name}' (splits: {known}):"
         f' {_first_line(e)}'
     ) from None
+
+
+def open_split(builder: tfds.core.DatasetBuilder, split: str, *,
+               raw: bool = False) -> Any:
+  """Opens one split of a builder returned by `get_builder` (or prepared).
+
+  Args:
+    builder: a prepared builder.
+    split: tfds split spec; for a translation set (catalog_translation) a
+      genlab split ('train', 'test', optionally sliced) that names one tfds
+      split per domain.
+    raw: return tfds's source of serialized records instead (not for
+      translation sets, whose rows join two records).
+
+  Returns:
+    A `NormalizedSource` (for an unpaired translation set a
+    `catalog_translation.UnpairedSource`), or with `raw` a sequence of
+    `bytes`.
+  """
+  translation_ = translation.lookup(builder)
+  if translation_ is not None:
+    if raw:
+      raise ValueError(f"'{builder.name}' joins two records a row: no raw reads")
+    joined, *domains = _translation_schemas(builder, translation_)
+    splits = translation.domain_splits(translation_, builder, split)
+    sources = [NormalizedSource(_data_source(builder, s), d)
+               for s, d in zip(splits, domains)]
+    where = tuple(f"split '{s}' of '{translation.full_name(builder)}'"
+                  for s in splits)
+    return translation.UnpairedSource(*sources, joined, where)
+  schema_ = schema(builder)
+  kwargs = {}
+  if raw:
+    kwargs['deserialize_method'] = tfds.decode.DeserializeMethod.RAW_BYTES
+  source = _data_source(builder, split, **kwargs)
   return source if raw else NormalizedSource(source, schema_)
 
 
@@ -308,8 +361,9 @@ def read_fields(builder: tfds.core.DatasetBuilder, split: str, start: int = 0,
     return schema_.empty()
   features = builder.info.features
   keys = schema_.stored_keys
-  fast = not tfds_reads_are_mocked() and all(
-      _plain_tensor(features[k]) for k in keys)
+  fast = (not tfds_reads_are_mocked()
+          and translation.lookup(builder) is None
+          and all(_plain_tensor(features[k]) for k in keys))
   raw = open_split(builder, split, raw=True) if fast else None
   parts = []
   for first in range(start, stop, chunk):
@@ -347,7 +401,15 @@ def read_arrays(builder: tfds.core.DatasetBuilder, split: str,
 
 
 def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:
-  """Examples in `split`, 0 when the dataset has no such split."""
+  """Examples in `split`, 0 when the dataset has no such split.
+
+  For a translation set, the rows of a genlab split: its a records.
+  """
+  translation_ = translation.lookup(builder)
+  if translation_ is not None:
+    if split not in translation_.splits:
+      return 0
+    split = translation_.splits[split][0]
   splits = builder.info.splits
   if split in splits:
     return int(splits[split].num_examples)

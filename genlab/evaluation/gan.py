@@ -84,7 +84,9 @@ def _translations(exp, state, workdir: str) -> dict:
   """A game that translates its inputs (no prior): the sample grid rows of 8 test
   examples, in the order the game's visualize returns them."""
   shown = {k: v[:_GRID] for k, v in exp.test.items()}
-  rows = jax.device_get(jax.jit(exp.fns.visualize)(state, shown))
+  # Not jitted: a jitted dict comes back with sorted keys, and the rows keep the
+  # game's order (A | G(A) | B; a | G(a) | F(G(a)) ...). Eight examples, eagerly.
+  rows = {k: np.asarray(v) for k, v in exp.fns.visualize(state, shown).items()}
   if not rows:
     return {}
   out = figures.ensure_dir(os.path.join(workdir, "report"))
