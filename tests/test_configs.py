@@ -1,9 +1,11 @@
 """Every experiment config loads, is locked, documents its variants and uses known names."""
 
+import contextlib
 import re
 
 import jax.numpy as jnp
 import pytest
+import tensorflow_datasets as tfds
 
 from conftest import CONFIG_FILES, config_module, load_config
 from genlab import data, families, models, optim
@@ -129,8 +131,12 @@ def test_names_resolve(name, arg):
   activation(config.model.get("code_activation", "linear"))
   if "sparsity" in config and config.sparsity.beta > 0:
     sparsity_penalty(jnp.full((2, 3), 0.5), jnp.full((3,), 0.5), config.sparsity)
-  # The whole chain builds: model from the data's shape, then the step functions.
-  info = data.dataset_info(config.data.name, config.data.data_dir or None)
+  # The whole chain builds: model from the data's shape, then the step functions. A
+  # catalogue set (tfds:NAME) is not prepared here: tfds serves random records of it.
+  served = (tfds.testing.mock_data(num_examples=1) if config.data.name.startswith("tfds:")
+            else contextlib.nullcontext())
+  with served:
+    info = data.dataset_info(config.data.name, config.data.data_dir or None)
   model = models.build(config.model, info)
   fns = families.make_fns(config, model, info)
   # The loop visits every stage it compiles (e.g. each greedy pre-training layer).

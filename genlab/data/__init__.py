@@ -20,7 +20,11 @@ Names:
                        digits framed like MNIST at 28x28 (digits' split and
                        order), to train a classifier of that domain
   'tfds:NAME'          a tfds catalogue dataset that is already prepared as
-                       array_record (default data dir ~/tensorflow_datasets)
+                       array_record (default data dir ~/tensorflow_datasets);
+                       labelled, except the image-to-image families of
+                       genlab.data.catalog_translation, e.g.
+                       'tfds:cycle_gan/horse2zebra' (unpaired: trainA/trainB
+                       as a/b of 'train', testA/testB of 'test')
 
 Every dataset has a layout that names its fields (genlab.data.fields):
 'labelled' sets yield {'image': x, 'label': int64}, where x is a uint8 HxWxC

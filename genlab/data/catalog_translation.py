@@ -32,13 +32,12 @@ class within it, so `dataset_info` reports num_classes 0.
 Image shape: cycle_gan declares its images (None, None, 3), so their size is
 that of the first record of the train a split (256x256 for horse2zebra), and
 every image genlab reads from either domain must have it (checked per record;
-a mismatch is a one-line DataError). Grey images are stored with 3 channels
-by tfds.
+a mismatch is a one-line DataError). tfds decodes grey images to 3 channels.
 
-The catalogue has no aligned-pair ('paired', Pix2Pix-style) set that fits:
-cycle_gan/facades and cycle_gan/maps are the unpaired versions; div2k pairs
-images of different sizes, cityscapes needs a manual download and pairs
-photos with class-id maps.
+The catalogue (tensorflow_datasets 4.9.10) has no aligned-pair (Pix2Pix-style)
+set that fits: cycle_gan/facades and cycle_gan/maps are the unpaired versions;
+div2k pairs images of different sizes, cityscapes needs a manual download and
+pairs photos with class-id maps.
 """
 
 from __future__ import annotations
@@ -197,10 +196,9 @@ class UnpairedSource:
     if image.shape != self._shape:
       raise DataError(
           f'record {index} of {self._where[domain]} is a'
-          f" {'x'.join(map(str, image.shape))} image, not"
-          f" {'x'.join(map(str, self._shape))} like the first train a image;"
-          ' genlab needs one image size per dataset (resize them when'
-          ' preparing it)'
+          f" {'x'.join(map(str, image.shape))} image, not the set's"
+          f" {'x'.join(map(str, self._shape))} (the size of the first train a"
+          ' image); genlab needs one image size per dataset'
       )
     return record
 

@@ -4,13 +4,14 @@ A dataset's *layout* fixes its field names, so that models and training steps
 can ask for the fields they need by name:
 
   'labelled'  image, label            every image set, the toy point sets and
-                                      every tfds catalogue dataset; 'image'
+                                      the tfds catalogue (but for the sets of
+                                      genlab.data.catalog_translation); 'image'
                                       names the model input in any modality
                                       (uint8 HxWxC or float32 [D]) and 'label'
                                       is int64 (-1 for unlabelled sets)
   'paired'    source, target, label   aligned image pairs (Pix2Pix)
   'unpaired'  a, a_label, b, b_label  two domains, row i of a and b unrelated
-                                      (CycleGAN)
+                                      (CycleGAN; e.g. tfds:cycle_gan/*)
 
 Images are always uint8 in 0..255; labels are always int64.
 """
