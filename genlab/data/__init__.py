@@ -44,6 +44,7 @@ import tensorflow_datasets as tfds
 
 from genlab.data import builders
 from genlab.data import catalog
+from genlab.data import translation_builders
 from genlab.data.errors import DataError
 from genlab.data.fields import LAYOUTS
 from genlab.data.fields import shard_bounds
@@ -76,13 +77,13 @@ DATASETS: dict[str, EmbeddedDataset] = {
     'grid25': EmbeddedDataset(builders.GenlabGrid25, num_classes=25),
     'digits_pairs': EmbeddedDataset(builders.GenlabDigitsPairs, num_classes=10),
     'digits_ab': EmbeddedDataset(builders.GenlabDigitsAB, num_classes=10),
-    'sketch2digit': EmbeddedDataset(builders.GenlabSketch2Digit,
+    'sketch2digit': EmbeddedDataset(translation_builders.GenlabSketch2Digit,
                                     num_classes=10),
-    'lowres2digit': EmbeddedDataset(builders.GenlabLowres2Digit,
+    'lowres2digit': EmbeddedDataset(translation_builders.GenlabLowres2Digit,
                                     num_classes=10),
-    'mnist2sklearn': EmbeddedDataset(builders.GenlabMnist2Sklearn,
+    'mnist2sklearn': EmbeddedDataset(translation_builders.GenlabMnist2Sklearn,
                                      num_classes=10),
-    'sklearn28': EmbeddedDataset(builders.GenlabSklearn28, num_classes=10),
+    'sklearn28': EmbeddedDataset(translation_builders.GenlabSklearn28, num_classes=10),
 }
 
 _DEFAULT_CACHE = '~/.cache/genlab/tensorflow_datasets'

