@@ -40,7 +40,7 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
   adversarial = ADVERSARIAL_LOSSES.get(config.gan.loss)
   with_d = config.pix2pix.adv_weight > 0
 
-  def g_apply(params, cols, source, rng, train):
+  def g_apply(params, source, rng, train):
     sub, method = NETWORKS["g"]
     variables = {"params": {sub: params}}
     if not train:
@@ -67,7 +67,7 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
   def d_loss(params, cols, inputs, rng, i):
     del cols
     source, target = inputs["source"], inputs["target"]
-    fake = g_apply(params["g"], {}, source, jax.random.fold_in(rng, i), True)
+    fake = g_apply(params["g"], source, jax.random.fold_in(rng, i), True)
     real_logits = d_apply(params["d"], source, target)
     fake_logits = d_apply(params["d"], source, jax.lax.stop_gradient(fake))
     loss = adversarial.d_loss(real_logits, fake_logits)
@@ -79,7 +79,7 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
   def g_loss(params, cols, inputs, rng, i):
     del cols
     source, target = inputs["source"], inputs["target"]
-    fake = g_apply(params["g"], {}, source, jax.random.fold_in(rng, i), True)
+    fake = g_apply(params["g"], source, jax.random.fold_in(rng, i), True)
     l1 = jnp.mean(_l1(fake, target))
     hp = inputs["hp"]
     loss = hp("pix2pix.l1_weight") * l1
@@ -93,7 +93,7 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
 
   def output(nets, batch):
     params, _ = nets["g"]
-    return g_apply(params, {}, to_unit_float(sampler.condition_of(batch)), None, False)
+    return g_apply(params, to_unit_float(sampler.condition_of(batch)), None, False)
 
   def translate(nets, batch):
     return {"output": output(nets, batch)}
