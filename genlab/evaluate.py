@@ -77,7 +77,7 @@ def _translation_scores(exp, state, n: int, feature_net) -> dict:
   `feature_net`: one FeatureNet for every target field, or {field: FeatureNet}.
   """
   n = min(n, len(next(iter(exp.test.values()))))
-  outputs = translations(exp, state, exp.test, n)
+  outputs = translations(exp, state, exp.test, n, exp.rngs()["sample"])
   scores = {}
   for direction, field in exp.fns.translations.items():
     net = feature_net.get(field) if isinstance(feature_net, dict) else feature_net
@@ -93,9 +93,25 @@ def _translation_scores(exp, state, n: int, feature_net) -> dict:
     if suffix:  # each direction's own protocol: its feature net
       for key in ("protocol/feature_net", "protocol/classifier_accuracy"):
         scores[f"{key}{suffix}"] = got[key]
-  if len(outputs) > 1:  # two domains: the yardstick of the cycle's L1
+  if len(outputs) > 1:  # two domains: the yardsticks of the cycle's L1 and class_kept
     scores.update(_same_class_l1(exp.test, sorted(exp.fns.translations.values())))
+    scores.update(_untranslated_class_kept(exp, n, feature_net))
   return scores
+
+
+def _untranslated_class_kept(exp, n: int, feature_net) -> dict:
+  """What `test/class_kept_<direction>` would be for a translation that changed nothing:
+  the fraction of the source domain's first n test images, untranslated, that the
+  target domain's classifier puts in their class (`baseline/class_kept_untranslated_*`).
+  A translation is credited only with what it keeps above what its judge reads anyway."""
+  fields = set(exp.fns.translations.values())
+  out = {}
+  for direction, target in exp.fns.translations.items():
+    (source,) = fields - {target}
+    net = feature_net.get(target) if isinstance(feature_net, dict) else feature_net
+    out[f"baseline/class_kept_untranslated_{direction}"] = float(np.mean(
+        net.predict(exp.test[source][:n]) == exp.test[f"{source}_label"][:n]))
+  return out
 
 
 def _same_class_l1(split: dict, fields: list[str]) -> dict:

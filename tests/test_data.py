@@ -50,6 +50,17 @@ def test_mnist5k_shapes_dtypes_range(cache_dir):
   assert builders.GenlabMnist5k(data_dir=tmp).is_prepared()
 
 
+def test_mnist5k32_is_mnist5k_in_a_black_border():
+  for split in ('train', 'test'):
+    small, labels = gd.load_arrays('mnist5k', split)
+    big, big_labels = gd.load_arrays('mnist5k32', split)
+    assert big.shape == (len(small), 32, 32, 1) and big.dtype == np.uint8
+    np.testing.assert_array_equal(big[:, 2:30, 2:30], small)  # same digits, same order
+    np.testing.assert_array_equal(big_labels, labels)
+    big[:, 2:30, 2:30] = 0
+    assert not big.any()  # the border is black
+
+
 def test_mnist5k_split_per_class_and_disjoint():
   _, train_labels = gd.load_arrays('mnist5k', 'train')
   test_images, test_labels = gd.load_arrays('mnist5k', 'test')
@@ -263,6 +274,7 @@ _FIELDS = {
         'b_label': {'dtype': 'int64', 'shape': ()},
     }),
     'sklearn28': ('labelled', _labelled_fields((28, 28, 1))),
+    'mnist5k32': ('labelled', _labelled_fields((32, 32, 1))),
 }
 
 

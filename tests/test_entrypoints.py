@@ -382,6 +382,7 @@ def _check_translation(scores, samples, workdir, kind):
         (scores["test/cycle_a"] + scores["test/cycle_b"]) / 2)
     for direction, domain in (("ab", "b"), ("ba", "a")):
       assert 0 <= scores[f"test/class_kept_{direction}"] <= 1
+      assert 0 <= scores[f"baseline/class_kept_untranslated_{direction}"] <= 1
       assert scores[f"samples/dfid_{direction}"] >= 0
       assert scores[f"protocol/feature_net_{direction}"].startswith(
           {"a": "mnist5k-", "b": "sklearn28-"}[domain])

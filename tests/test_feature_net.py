@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from conftest import load_config
 from experiments.features import classifier_config
+from genlab.errors import UserError
 from genlab import data, feature_nets, metrics, train
 from genlab.metrics import sample_quality
 
@@ -45,9 +46,11 @@ def test_cached_net_is_reused_not_retrained(net, monkeypatch):
 
 
 def test_cache_key_separates_datasets_steps_and_architecture():
-  dirs = {feature_nets.cache_dir(classifier_config(name, steps))
-          for name, steps in [("mnist5k", STEPS), ("mnist5k", STEPS + 1), ("digits", STEPS)]}
-  assert len(dirs) == 3
+  dirs = {feature_nets.cache_dir(classifier_config(name, steps, augment=warp))
+          for name, steps, warp in [("mnist5k", STEPS, None), ("mnist5k", STEPS + 1, None),
+                                    ("digits", STEPS, None),
+                                    ("mnist5k", STEPS, {"rotate": 15.0})]}
+  assert len(dirs) == 4
   assert all(os.path.basename(d).split("-")[0] in ("mnist5k", "digits") for d in dirs)
 
 
@@ -118,3 +121,11 @@ def test_score_samples_on_points_uses_mode_coverage():
   scores = metrics.score_samples(config, info, points[:2500])
   assert scores["samples/modes"] == 25 and scores["samples/hq_fraction"] >= 0.98
   assert scores["protocol/n_fake"] == 2500
+
+
+def test_warp_fields_are_checked_and_absent_unless_given():
+  assert "rotate" not in classifier_config("mnist5k", STEPS).augment  # cache keys unchanged
+  warped = classifier_config("mnist5k", STEPS, augment={"rotate": 15, "shear": 0.3})
+  assert (warped.augment.rotate, warped.augment.shear) == (15.0, 0.3)
+  with pytest.raises(UserError, match="no field 'rotat'.*rotate"):
+    classifier_config("mnist5k", STEPS, augment={"rotat": 15})

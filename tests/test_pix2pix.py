@@ -124,16 +124,20 @@ def test_l1_only_is_the_same_unet_without_a_discriminator():
   assert jax.tree.map(jnp.shape, state.params["g"]) == jax.tree.map(jnp.shape, reference)
 
 
-def test_evaluation_is_deterministic_and_scores_the_target():
-  _, exp, _ = _game()
+@pytest.mark.parametrize("test_dropout", [True, False])
+def test_evaluation_draws_dropout_from_its_key_and_scores_the_target(test_dropout):
+  _, exp, _ = _game(test_dropout=test_dropout)
   state = exp.init_state()
   batch = {k: jnp.asarray(v[:8]) for k, v in exp.test.items()}
   step = jax.jit(exp.fns.eval_step)
-  a, b = step(state, batch, jax.random.key(0)), step(state, batch, jax.random.key(1))
+  a, again = step(state, batch, jax.random.key(0)), step(state, batch, jax.random.key(0))
+  other = step(state, batch, jax.random.key(1))
   for key in ("l1", "psnr", "ssim", "d_real", "d_fake", "d_loss", "g_adv", "loss"):
     assert a[key].shape == (8,), key
-    np.testing.assert_array_equal(a[key], b[key])  # dropout is off in evaluation
-  out = exp.fns.translate(state, batch)["output"]
+    np.testing.assert_array_equal(a[key], again[key])  # a fixed key: reproducible
+  # The paper's test-time dropout: another key, another output; off: the mean network.
+  assert np.array_equal(a["l1"], other["l1"]) != test_dropout
+  out = exp.fns.translate(state, batch, jax.random.key(0))["output"]
   target = batch["target"].astype(jnp.float32) / 255
   np.testing.assert_allclose(a["l1"], jnp.mean(jnp.abs(out - target), (1, 2, 3)), rtol=1e-5)
 

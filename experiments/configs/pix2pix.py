@@ -34,6 +34,7 @@ def get_config(arg: str | None = None):
   c.gan.game = "pix2pix"
   c.pix2pix = ml_collections.ConfigDict(dict(
       l1_weight=100.0,  # λ of G's L1 term
+      test_dropout=True,  # the paper's: G's dropout stays on at test time (its noise)
       adv_weight=0.0 if "l1_only" in variants else 1.0))  # 0: no D, L1 alone
   # Translations have no prior to sample: the test outputs are scored at evaluation.
   c.monitor.sample_scores = False

@@ -3,6 +3,7 @@
 Names:
   'mnist5k', 'digits'  embedded image sets, prepared on first use into
                        $GENLAB_DATA_DIR (default ~/.cache/genlab/tensorflow_datasets)
+  'mnist5k32'          mnist5k with a 2-pixel black border: 32x32 (same split)
   'ring8', 'grid25'    toy 2-D Gaussian mixtures of the PacGAN protocol
                        (genlab.data.toy), generated there on first use;
                        100,000 train and 10,000 test points, label = mode
@@ -10,7 +11,7 @@ Names:
                        target = 255 - source (genlab.data.two_domain)
   'digits_ab'          the 8x8 digits as two unpaired domains a and b
   'sketch2digit'       mnist5k as aligned (source, target) pairs: source is
-                       the digit's one-pixel outline, target the digit
+                       the digit's one-pixel skeleton, target the digit
   'lowres2digit'       the same with source = the digit averaged over 4x4
                        blocks, shown at 28x28 (4x super-resolution)
   'mnist2sklearn'      two unpaired 28x28 domains: a = mnist5k, b = the 8x8
@@ -72,6 +73,7 @@ class EmbeddedDataset:
 
 DATASETS: dict[str, EmbeddedDataset] = {
     'mnist5k': EmbeddedDataset(builders.GenlabMnist5k, num_classes=10),
+    'mnist5k32': EmbeddedDataset(builders.GenlabMnist5k32, num_classes=10),
     'digits': EmbeddedDataset(builders.GenlabDigits, num_classes=10),
     'ring8': EmbeddedDataset(builders.GenlabRing8, num_classes=8),
     'grid25': EmbeddedDataset(builders.GenlabGrid25, num_classes=25),

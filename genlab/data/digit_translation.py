@@ -5,9 +5,13 @@ learnable by a 1x1 convolution), these are translations a small net has to
 work for, while still being derived offline from data that ships with
 packages, deterministically, so that every machine prepares the same bytes:
 
-* `sketch2digit` (paired): A is a one-pixel outline of the digit (`outline`),
-  B the digit. Filling in strokes and their grey antialiasing from a binary
-  contour is the edges->photo task of Pix2Pix at digit scale.
+* `sketch2digit` (paired): A is the digit's one-pixel skeleton (`skeleton`),
+  B the digit. Drawing strokes of a plausible width, with their grey
+  antialiasing, around a centre line is the edges->photo task of Pix2Pix at
+  digit scale, and it is ambiguous: the skeleton keeps where the pen went,
+  not how wide it wrote, so L1 alone averages the widths into a blur.
+  (`outline`, the ink's boundary, keeps the width and so nearly fixes B; it
+  was version 1 of the set, where L1 had too little to average away.)
 * `lowres2digit` (paired): A is the digit at a quarter of the resolution
   (`low_resolution`), shown at full size, B the digit: 4x super-resolution.
   A keeps 49 numbers of B's 784, so B is not a function of A and a model
@@ -78,6 +82,52 @@ def outline(images: np.ndarray) -> np.ndarray:
   # Size 1 along N and C: each image is eroded on its own, in one call.
   interior = ndimage.binary_erosion(ink, structure=_CROSS[None, :, :, None])
   return np.where(ink & ~interior, 255, 0).astype(np.uint8)
+
+
+def _neighbours(ink: np.ndarray) -> list[np.ndarray]:
+  """P2..P9 of every pixel (north, then clockwise) of zero-padded [N, H+2, W+2]."""
+  h, w = ink.shape[1] - 2, ink.shape[2] - 2
+  return [ink[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+          for dy, dx in ((-1, 0), (-1, 1), (0, 1), (1, 1),
+                         (1, 0), (1, -1), (0, -1), (-1, -1))]
+
+
+def skeleton(images: np.ndarray) -> np.ndarray:
+  """The one-pixel centre line of each digit's ink (Zhang & Suen 1984 thinning).
+
+  Each pass peels, in two half-steps (south-east, then north-west), every
+  boundary pixel whose removal keeps its 8-neighbourhood connected (exactly
+  one background-to-ink transition around it) and that is not an end point
+  (2..6 inked neighbours), until nothing changes. All images thin at once.
+
+  Args:
+    images: uint8 [N, H, W, 1].
+
+  Returns:
+    uint8 [N, H, W, 1] in {0, 255}, a subset of the ink (>= INK_THRESHOLD)
+    with the same 8-connected pieces, one pixel wide.
+  """
+  ink = np.pad(_check_uint8(images)[..., 0] >= INK_THRESHOLD,
+               ((0, 0), (1, 1), (1, 1)))
+  core = ink[:, 1:-1, 1:-1]  # a view: peeling it updates `ink`
+  changed = True
+  while changed:
+    changed = False
+    for first in (True, False):
+      p = _neighbours(ink)
+      count = sum(q.astype(np.int8) for q in p)
+      transitions = sum((~p[k] & p[(k + 1) % 8]).astype(np.int8)
+                        for k in range(8))
+      p2, _, p4, _, p6, _, p8, _ = p
+      if first:  # south-east boundary (and north-west corner) pixels
+        side = ~(p2 & p4 & p6) & ~(p4 & p6 & p8)
+      else:
+        side = ~(p2 & p4 & p8) & ~(p2 & p6 & p8)
+      peel = core & (count >= 2) & (count <= 6) & (transitions == 1) & side
+      if peel.any():
+        core &= ~peel
+        changed = True
+  return np.where(core, 255, 0).astype(np.uint8)[..., None]
 
 
 def low_resolution(images: np.ndarray,

@@ -52,18 +52,24 @@ class _MnistTranslationBuilder(builders._TwoDomainBuilder, skip_registration=Tru
 
 
 class GenlabSketch2Digit(_MnistTranslationBuilder):
-  """Paired: source = the outline of an mnist5k digit, target = the digit."""
+  """Paired: source = the skeleton of an mnist5k digit, target = the digit."""
 
   name = 'genlab_sketch2digit'
+  VERSION = tfds.core.Version('2.0.0')
+  RELEASE_NOTES = {
+      '1.0.0': 'Source: the one-pixel inner outline of the ink.',
+      '2.0.0': 'Source: the one-pixel skeleton of the ink, which drops the'
+               ' stroke width the outline kept.',
+  }
   DESCRIPTION = (
       'The 28x28 MNIST digits of genlab_mnist5k (same split and order) as'
-      ' aligned pairs: source is the one-pixel inner outline of the digit'
-      ' (pixels >= 128 minus their binary erosion by a 3x3 cross, as 0/255),'
-      ' target is the digit, label is its class.'
+      ' aligned pairs: source is the one-pixel skeleton of the digit'
+      ' (Zhang-Suen thinning of pixels >= 128, as 0/255), target is the'
+      ' digit, label is its class.'
   )
 
   def _source(self, images):
-    return digit_translation.outline(images)
+    return digit_translation.skeleton(images)
 
 
 class GenlabLowres2Digit(_MnistTranslationBuilder):

@@ -83,18 +83,19 @@ def prior_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np
   return generate(exp, state, sampler.latents(rng, num, sampling=True), labels)
 
 
-def translations(exp, state, split: dict, num: int) -> dict[str, np.ndarray]:
+def translations(exp, state, split: dict, num: int, rng: jax.Array) -> dict[str, np.ndarray]:
   """{direction: outputs} of the game's translate for the first `num` examples of
-  `split`, in batches of one fixed size (one compile)."""
+  `split`, in batches of one fixed size (one compile); batch i draws any noise of the
+  generator (Pix2Pix's dropout) from fold_in(rng, i)."""
   size = exp.config.data.eval_batch_size
   fn = _jitted_generate(exp.fns.translate)
   parts: dict[str, list] = {}
-  for start in range(0, num, size):
+  for i, start in enumerate(range(0, num, size)):
     batch = {k: v[start:start + size] for k, v in split.items()}
     short = size - len(next(iter(batch.values())))
     batch = {k: jnp.asarray(np.concatenate([v, np.repeat(v[-1:], short, 0)]) if short else v)
              for k, v in batch.items()}
-    for direction, out in fn(state, batch).items():
+    for direction, out in fn(state, batch, jax.random.fold_in(rng, i)).items():
       parts.setdefault(direction, []).append(np.asarray(out)[:size - short])
   return {d: np.concatenate(v)[:num] for d, v in parts.items()}
 
@@ -110,4 +111,4 @@ def game_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.
   if n < num:
     raise UserError(f"this model translates test examples: the test split has {n}, "
                     f"asked for {num}")
-  return next(iter(translations(exp, state, exp.test, num).values()))
+  return next(iter(translations(exp, state, exp.test, num, rng).values()))

@@ -5,7 +5,7 @@ G: x [B, H, W, C] in [0, 1] -> an image in [0, 1]. An encoder of 4×4 stride-2 c
 bottom, and a decoder of 4×4 stride-2 transposed convs (`ConvTransposeUpsample`, fast to
 train on XLA:CPU) climbs back. Every decoder level is concatenated with the encoder
 output of the same resolution (the skips), the input image included: the output can
-copy what the input already gets right (a sketch's outline, a low-res image's layout)
+copy what the input already gets right (a sketch's strokes, a low-res image's layout)
 and spend the net's capacity on what is missing. Dropout in the first `dropout_layers`
 decoder levels is G's only noise (the paper's; no z). Instance norm (the paper's batch
 norm at batch size 1) keeps examples independent and needs no running statistics.

@@ -33,8 +33,8 @@ class StepFns:
     generate: (state, z, condition) -> samples in inference mode, for families whose
       networks sample from a prior (see `sampler`); None otherwise.
     sampler: the genlab.sampler.Sampler of `generate`'s inputs, or None.
-    translate: (state, batch) -> {direction: images} in inference mode, for families
-      that translate their inputs; None otherwise.
+    translate: (state, batch, rng) -> {direction: images} in inference mode, for
+      families that translate their inputs; None otherwise.
     translations: {direction: the batch field whose real images its outputs are
       scored against}.
     source_labels: {direction: the batch field of its sources' classes}.

@@ -129,7 +129,8 @@ def cycle_game(model, config, info) -> game_lib.Game:
   players = (game_lib.Player("d_a", d_loss("a")), game_lib.Player("d_b", d_loss("b")),
              game_lib.Player("g_ab", g_loss("a", "b"), ema_decay=config.gan.ema_decay),
              game_lib.Player("g_ba", g_loss("b", "a"), ema_decay=config.gan.ema_decay))
-  def translate(nets, batch):
+  def translate(nets, batch, rng):
+    del rng  # deterministic generators
     _, t = translations(nets, batch)
     return {"ab": t["ab"], "ba": t["ba"]}
 

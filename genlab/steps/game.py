@@ -78,8 +78,9 @@ class Game:
     generate: (nets, z, condition) -> samples, for games that sample from a prior
       (None when a game only translates its inputs).
     sampler: the genlab.sampler.Sampler of `generate`'s inputs.
-    translate: (nets, batch) -> {direction: images in [0, 1]}, for games that translate
-      their inputs (Pix2Pix, CycleGAN); None otherwise.
+    translate: (nets, batch, rng) -> {direction: images in [0, 1]}, for games that
+      translate their inputs (Pix2Pix, CycleGAN; `rng` for a generator's own noise, such
+      as Pix2Pix's test-time dropout); None otherwise.
     translations: {direction: the batch field its outputs should look like}; evaluation
       scores each direction's outputs against that field's real images.
     source_labels: {direction: the batch field of its sources' classes}; evaluation
@@ -203,7 +204,7 @@ def make_step_fns(game: Game, config) -> StepFns:
     generate = lambda state, z, cond: game.generate(inference(state), z, cond)
   translate = None
   if game.translate is not None:
-    translate = lambda state, batch: game.translate(inference(state), batch)
+    translate = lambda state, batch, rng: game.translate(inference(state), batch, rng)
   return StepFns(init=init, train_step=train_step, eval_step=eval_step, visualize=visualize,
                  generate=generate, sampler=game.sampler, translate=translate,
                  translations=dict(game.translations),

@@ -8,7 +8,9 @@ Players, in update order: D, then G (genlab.models.pix2pix.Pix2Pix).
 With `adv_weight` = 0 the game has G alone: the L1-only baseline, the same U-Net
 trained on L1, with no D to train or store. G's input is the sampler's image condition
 (the batch's `source`); its noise is dropout, drawn from the update's key in training
-and off in evaluation, so test scores and figures are deterministic.
+and, as in the paper ("at both training and test time"), from the evaluation's key at
+test time (`pix2pix.test_dropout`; off: the deterministic mean network). Scores and
+figures stay reproducible: the keys are fixed.
 """
 
 import jax
@@ -39,6 +41,8 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
     raise UserError("the pix2pix game translates images: set sampler.condition='image'")
   adversarial = ADVERSARIAL_LOSSES.get(config.gan.loss)
   with_d = config.pix2pix.adv_weight > 0
+  # .get: absent in workdirs made before it; they are evaluated the paper's way too.
+  test_dropout = config.pix2pix.get("test_dropout", True)
 
   def g_apply(params, source, rng, train):
     sub, method = NETWORKS["g"]
@@ -91,19 +95,18 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
     metrics["g_loss"] = metrics["loss"] = loss
     return loss, (metrics, {})
 
-  def output(nets, batch):
+  def output(nets, batch, rng):
     params, _ = nets["g"]
-    return g_apply(params, to_unit_float(sampler.condition_of(batch)), None, False)
+    return g_apply(params, to_unit_float(sampler.condition_of(batch)), rng, test_dropout)
 
-  def translate(nets, batch):
-    return {"output": output(nets, batch)}
+  def translate(nets, batch, rng):
+    return {"output": output(nets, batch, rng)}
 
   def eval_step(nets, batch, rng):
     """Per-example [B]: G(A) against B (l1, psnr, ssim); with D, the game's own losses
     on (A, B) and (A, G(A)). 'loss' is l1."""
-    del rng
     x = prepare(batch, None)
-    out = output(nets, batch)
+    out = output(nets, batch, rng)
     err = jnp.mean(jnp.square(out - x["target"]).reshape(out.shape[0], -1), -1)
     scores = {"l1": _l1(out, x["target"]), "psnr": psnr(err), "ssim": ssim(out, x["target"])}
     scores["loss"] = scores["l1"]
@@ -121,7 +124,8 @@ def pix2pix_game(model, config, info) -> game_lib.Game:
   def visualize(nets, batch):
     """A | G(A) | B."""
     x = prepare(batch, None)
-    return {"source": x["source"], "output": output(nets, batch), "target": x["target"]}
+    out = output(nets, batch, jax.random.key(0))
+    return {"source": x["source"], "output": out, "target": x["target"]}
 
   g = game_lib.Player("g", g_loss, ema_decay=config.gan.ema_decay)
   players = (game_lib.Player("d", d_loss), g) if with_d else (g,)
