@@ -39,8 +39,7 @@ def main(argv):
   if _TRUNCATION.value is not None:
     if exp.fns.sampler is None:
       raise UserError("--truncation needs a model that samples a latent prior (a GAN)")
-    sampler = dataclasses.replace(exp.fns.sampler, prior="truncated",
-                                  truncation=_TRUNCATION.value)
+    sampler = dataclasses.replace(exp.fns.sampler, truncation=_TRUNCATION.value)
     exp = dataclasses.replace(exp, fns=dataclasses.replace(exp.fns, sampler=sampler))
   samples = exp.family.sample(exp, state, _NUM.value, jax.random.key(_SEED.value),
                               _LABEL.value)

@@ -12,7 +12,7 @@ import numpy as np
 
 from genlab import data, experiment, metrics
 from genlab.data import toy
-from genlab.evaluation import figures_2d, report, representation
+from genlab.evaluation import figures_2d, large_gans, report, representation
 from genlab.evaluation.sampling import requested_labels, translations
 
 restore = experiment.restore  # (Experiment, TrainState) of a workdir's newest checkpoint
@@ -64,8 +64,11 @@ def _sample_scores(exp, state, workdir: str, figs: dict, feature_net) -> dict:
     return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n))
   real, _ = data.load_arrays(exp.config.data.name, metrics.REAL_SPLIT,
                              exp.config.data.data_dir or None)
-  return metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n),
-                               feature_net=feature_net, real=real)
+  scores = metrics.score_samples(exp.config, exp.info, fake, requested_labels(exp, n),
+                                 feature_net=feature_net, real=real)
+  curve, curve_figs = large_gans.truncation_curve(exp, state, workdir, n, feature_net, real)
+  figs.update(curve_figs)
+  return {**scores, **curve}
 
 
 def _translation_scores(exp, state, n: int, feature_net) -> dict:

@@ -19,7 +19,8 @@ from typing import Any, Callable
 from genlab.evaluation import autoencoder, classifier, gan, representation, sampling, vae
 from genlab.monitor import GanMonitor
 from genlab.registry import Registry, UnknownNameError
-from genlab.steps import adversarial, classification, cycle, elbo, game, pix2pix, reconstruction
+from genlab.steps import (adversarial, classification, cycle, elbo, game, pix2pix, progan,
+                          reconstruction)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +79,7 @@ GAMES: Registry[Callable[[Any, Any, dict], game.Game]] = Registry("game")
 GAMES.register("gan", adversarial.gan_game)
 GAMES.register("cycle", cycle.cycle_game)
 GAMES.register("pix2pix", pix2pix.pix2pix_game)
+GAMES.register("progan", progan.progan_game)
 
 
 def make_game(model, config, info):

@@ -5,12 +5,13 @@ here, so a change of prior happens in one place.
 
 Prior (`sampler.prior`):
   normal        z ~ N(0, I) of `model.latent_size`;
-  truncated     normal at training time; at sampling time (evaluation, `sample`) each
-                coordinate is drawn from N(0, 1) truncated to [−τ, τ] with
-                τ = `sampler.truncation` (BigGAN's truncation trick: fidelity for
-                variety). τ = 0 means no truncation;
+  truncated     the same (the name says that `sampler.truncation` is meant to be set);
   hierarchical  z split into `sampler.chunks` equal parts, one per generator block
                 (BigGAN's hierarchical latent), returned as a tuple.
+Truncation (BigGAN's trick: fidelity for variety), for every prior: at sampling time
+(evaluation, `sample --truncation`) each coordinate of z is drawn from N(0, 1)
+truncated to [−τ, τ], τ = `sampler.truncation`; τ = 0 means none. Training always
+draws the untruncated prior.
 Condition (`sampler.condition`):
   none          unconditional;
   label         a class label: the batch's labels in training; at sampling time a
@@ -75,7 +76,7 @@ class Sampler:
         training always draws the untruncated prior.
     """
     shape = (num, self.latent_size)
-    if sampling and self.prior == "truncated" and self.truncation > 0:
+    if sampling and self.truncation > 0:
       z = jax.random.truncated_normal(rng, -self.truncation, self.truncation, shape)
     else:
       z = jax.random.normal(rng, shape)

@@ -25,6 +25,14 @@ def test_truncation_applies_at_sampling_time_only():
   assert float(jnp.std(sample)) > 0.2  # spread over the interval, not collapsed
 
 
+def test_a_hierarchical_z_is_truncated_chunk_by_chunk_at_sampling_time():
+  s = sampler_lib.Sampler(latent_size=12, prior="hierarchical", chunks=3, truncation=0.5)
+  train, sample = s.latents(jax.random.key(3), 500), s.latents(jax.random.key(3), 500, True)
+  assert [c.shape for c in sample] == [(500, 4)] * 3  # still BigGAN's chunks
+  assert max(float(jnp.max(jnp.abs(c))) for c in sample) <= 0.5
+  assert max(float(jnp.max(jnp.abs(c))) for c in train) > 2.0
+
+
 def test_hierarchical_prior_splits_z_into_equal_chunks():
   s = sampler_lib.Sampler(latent_size=12, prior="hierarchical", chunks=3)
   chunks = s.latents(jax.random.key(2), 5)

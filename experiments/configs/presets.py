@@ -124,13 +124,13 @@ def vae() -> ml_collections.ConfigDict:
   return c
 
 
-def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+def smoke(c: ml_collections.ConfigDict, batch_size: int = 32) -> ml_collections.ConfigDict:
   """Shrinks a config to seconds on CPU while keeping every code path alive."""
   t = c.train
   t.num_steps, t.log_every, t.eval_every, t.sample_every, t.checkpoint_every = 20, 5, 10, 10, 10
   if t.layerwise_steps:
     t.layerwise_steps = 4
-  c.data.batch_size = 32
+  c.data.batch_size = batch_size
   c.data.eval_batch_size = 250
   c.eval.feature_net_steps = SMOKE_FEATURE_NET_STEPS
   c.eval.num_samples = min(c.eval.num_samples, 200)
@@ -141,10 +141,12 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   return c
 
 
-def finalize(c: ml_collections.ConfigDict, variants: set) -> ml_collections.ConfigDict:
-  """Applies `smoke` last and locks the config so mistyped overrides fail."""
+def finalize(c: ml_collections.ConfigDict, variants: set,
+             smoke_batch_size: int = 32) -> ml_collections.ConfigDict:
+  """Applies `smoke` last and locks the config so mistyped overrides fail. The big
+  models' smoke runs take a smaller batch (the same networks, seconds on CPU)."""
   if SMOKE in variants:
-    smoke(c)
+    smoke(c, smoke_batch_size)
   c.lock()
   return c
 
@@ -216,4 +218,102 @@ def dcgan() -> ml_collections.ConfigDict:
   c.gan.ema_decay = 0.999
   # ~6,000 steps fit 10 CPU-minutes with the in-loop sample scores at each evaluation.
   c.train.num_steps, c.train.eval_every = 6000, 1000
+  return c
+
+
+# The ResNet GANs' real-data variants: (tfds name, G channels per block, attention
+# resolution). D mirrors G's widths in reverse. cifar10: SAGAN/BigGAN's 32 px CIFAR
+# setting (256 wide); imagenet64: ImageNet at 64 px, the class-conditional benchmark
+# both papers report (here 4 blocks, 512 -> 64 wide, attention at 32 px).
+RESNET_GAN_DATA = {
+    "cifar10": ("tfds:cifar10", (256, 256, 256), 16),
+    "imagenet64": ("tfds:imagenet_resized/64x64", (512, 256, 128, 64), 32),
+}
+
+
+RESNET_GAN_SMOKE_BATCH = 8  # a 64-wide ResNet GAN step at batch 32 takes ~2 CPU-s
+
+
+def resnet_gan(name: str, variants: set) -> ml_collections.ConfigDict:
+  """SAGAN ('sagan') or BigGAN ('biggan') on mnist5k32, or a RESNET_GAN_DATA variant.
+
+  Both: ResNet G and D (genlab.models.biggan), self-attention at 16 px, spectral norm on
+  G and D, class-conditional BN in G and a projection D, hinge loss, TTUR (Adam 1e-4 for
+  G, 4e-4 for D, b1 0, b2 0.9). BigGAN adds the shared class embedding and the
+  hierarchical z of its CBNs, orthogonal regularization of G, and an EMA of G.
+  """
+  c = gan()
+  c.data.name, c.data.batch_size = "mnist5k32", 64
+  c.model = ml_collections.ConfigDict(dict(
+      # 32 wide: a step at batch 64 takes ~0.6 CPU-s here (64 wide: 2.5 s).
+      name=name, latent_size=128, g_channels=(32, 32, 32), d_channels=(32, 32, 32),
+      attention_res=16,  # the feature-map side of the attention block (0: none)
+      embed_size=32 if name == "biggan" else 0,  # BigGAN's shared class embedding
+      conditional=True))
+  c.gan.loss = "hinge"
+  c.optim.g = optim(learning_rate=1e-4, b1=0.0, b2=0.9)
+  c.optim.d = optim(learning_rate=4e-4, b1=0.0, b2=0.9)
+  # 1,500 steps: ~18 CPU-minutes on one core here (~1.4 steps/s), in the issue's 20.
+  c.train.num_steps, c.train.eval_every, c.train.sample_every = 1500, 500, 500
+  real = sorted(variants & set(RESNET_GAN_DATA))
+  if len(real) > 1:
+    raise UserError(f"{name} variants {' and '.join(real)} exclude each other")
+  for key in real:
+    c.data.name, widths, c.model.attention_res = RESNET_GAN_DATA[key]
+    c.model.g_channels, c.model.d_channels = widths, widths[::-1]
+    c.model.latent_size = 120 if name == "biggan" and len(widths) == 4 else 128
+    c.model.embed_size = 128 if name == "biggan" else 0
+    c.data.batch_size = 64 if key == "cifar10" else 256
+    c.train.num_steps, c.train.eval_every, c.train.sample_every = 100_000, 5000, 5000
+  if name == "biggan":
+    c.sampler.prior = "hierarchical"
+    c.sampler.chunks = len(c.model.g_channels) + 1  # one for the input, one per block
+    c.gan.aux_weights = ml_collections.ConfigDict(dict(orthogonal=5e-5))  # β = 1e-4
+    c.gan.ema_decay = 0.999
+    # The report's truncation curve: scores at each τ (genlab.evaluation.large_gans).
+    c.eval.truncation_curve = (2.0, 1.5, 1.0, 0.75, 0.5)
+  return c
+
+
+# ProGAN's real-data variants: (tfds name, widths per resolution from 4 px up).
+PROGAN_DATA = {
+    "cifar10": ("tfds:cifar10", (256, 256, 256, 256)),
+    "imagenet64": ("tfds:imagenet_resized/64x64", (256, 256, 256, 128, 64)),
+}
+
+
+def progan(variants: set) -> ml_collections.ConfigDict:
+  """ProGAN (genlab.steps.progan) on mnist5k32: 4 stages, 4 -> 32 px, or a PROGAN_DATA set.
+
+  Equalized learning rate, pixel norm in G, minibatch stddev in D, WGAN-GP (λ = 10) with
+  drift 0.001, Adam 1e-3 (b1 0, b2 0.99) for both, an EMA of G (0.999); each stage's
+  new blocks fade in over the first half of its steps.
+  """
+  c = gan()
+  c.data.name, c.data.batch_size = "mnist5k32", 64
+  widths = (64, 64, 32, 16)
+  c.model = ml_collections.ConfigDict(dict(
+      name="progan", latent_size=128, g_channels=widths, d_channels=widths,
+      conditional=False))
+  c.gan.game, c.gan.loss, c.gan.gp_weight, c.gan.ema_decay = "progan", "wasserstein", 10.0, 0.999
+  c.optim.g = optim(learning_rate=1e-3, b1=0.0, b2=0.99)
+  c.optim.d = optim(learning_rate=1e-3, b1=0.0, b2=0.99)
+  stage_steps = (500, 1000, 1000, 1500)
+  real = sorted(variants & set(PROGAN_DATA))
+  if len(real) > 1:
+    raise UserError(f"progan variants {' and '.join(real)} exclude each other")
+  for key in real:
+    c.data.name, widths = PROGAN_DATA[key]
+    c.model.g_channels = c.model.d_channels = widths
+    c.model.latent_size = 256
+    stage_steps = (20_000,) * len(widths)
+  if SMOKE in variants:  # every stage, every fade and every growth, in smoke's 20 steps
+    n = len(c.model.g_channels)
+    stage_steps = (20 // n,) * (n - 1) + (20 - (n - 1) * (20 // n),)
+  c.progan = ml_collections.ConfigDict(dict(
+      stage_steps=stage_steps,  # steps per resolution, from 4 px up (sum = num_steps)
+      fade_fraction=0.5,  # of a stage's steps, over which its new blocks fade in
+      drift=0.001))  # ε of the drift term ε·E[D(x)²]
+  c.train.num_steps = sum(stage_steps)
+  c.train.eval_every = c.train.sample_every = 500
   return c

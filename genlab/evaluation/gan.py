@@ -10,7 +10,7 @@ import os
 import jax
 import numpy as np
 
-from genlab.evaluation import figures
+from genlab.evaluation import figures, large_gans
 from genlab.evaluation.sampling import generate
 from genlab.evaluation.split import means
 from genlab.state import num_params
@@ -106,8 +106,10 @@ def _figures(exp, state, workdir: str) -> dict:
   samples = generate(exp, state, z, sampler.labels(_GRID * _GRID))
   figs = {f"Samples G(z), z from the {sampler.prior} prior": figures.rows_png(
       os.path.join(out, "samples.png"), list(samples.reshape(_GRID, _GRID, *shape)))}
-  ends = np.asarray(sampler.latents(jax.random.key(1), 2 * _PAIRS, sampling=True))
-  ends = ends.reshape(2, _PAIRS, -1)
+  ends = sampler.latents(jax.random.key(1), 2 * _PAIRS, sampling=True)
+  if isinstance(ends, tuple):  # a hierarchical z: interpolate the whole vector
+    ends = np.concatenate(ends, axis=-1)
+  ends = np.asarray(ends).reshape(2, _PAIRS, -1)
   interp = figures.interpolation_codes(ends[0], ends[1], _STEPS)
   row_labels = sampler.labels(_PAIRS)  # one class per row when conditional
   strip = generate(exp, state, interp,
@@ -115,4 +117,19 @@ def _figures(exp, state, workdir: str) -> dict:
   figs["Latent interpolation z = αz₁ + (1−α)z₂, α from 1 to 0 (one pair per row)"] = (
       figures.rows_png(os.path.join(out, "interpolation.png"),
                        list(strip.reshape(_PAIRS, _STEPS, *shape))))
-  return {k: os.path.relpath(v, workdir) for k, v in figs.items()}
+  figs = {k: os.path.relpath(v, workdir) for k, v in figs.items()}
+  return {**figs, **_stage_grids(exp, workdir), **large_gans.attention_maps(exp, state, workdir)}
+
+
+def _stage_grids(exp, workdir: str) -> dict:
+  """For networks that grew (ProGAN): the training loop's last sample grid of each
+  stage, in full-size pixels, as it was when that stage ended."""
+  if len(exp.fns.stages) < 2:
+    return {}
+  last = {}
+  for step in range(1, exp.config.train.num_steps + 1):
+    grid = os.path.join("samples", f"samples_{step:07d}.png")
+    if os.path.exists(os.path.join(workdir, grid)):
+      last[exp.fns.stage_at(step - 1)] = (step, grid)
+  return {f"Samples at the end of stage {stage} (step {step}; shown at full size)": grid
+          for stage, (step, grid) in sorted(last.items())}

@@ -5,7 +5,7 @@ from typing import Any, Callable
 import flax.linen as nn
 
 from genlab.errors import UserError
-from genlab.models import autoencoders, classifier, cycle, dcgan, gan, pix2pix, vae
+from genlab.models import autoencoders, biggan, classifier, cycle, dcgan, gan, pix2pix, progan, vae
 from genlab.registry import Registry
 
 ModelBuilder = Callable[[Any, dict], nn.Module]
@@ -74,6 +74,44 @@ def _dcgan(cfg, info) -> nn.Module:
           head_convs=cfg.get("d_head_convs", 0), num_classes=num_classes))
 
 
+def _resnet_gan(cfg, info, hierarchical: bool) -> nn.Module:
+  """SAGAN (hierarchical=False) or BigGAN (True): genlab.models.biggan."""
+  if info["modality"] != "images":
+    raise UserError(f"model {cfg.name!r} needs an image dataset, not {info['modality']}")
+  num_classes = _gan_classes(cfg, info)
+  sn = cfg.get("sn", True)
+  return gan.GAN(
+      generator=biggan.ResNetGenerator(
+          image_shape=tuple(info["image_shape"]), latent_size=cfg.latent_size,
+          channels=tuple(cfg.g_channels), num_classes=num_classes,
+          attention_res=cfg.attention_res, hierarchical=hierarchical,
+          embed_size=cfg.embed_size if hierarchical else 0, sn=sn),
+      discriminator=biggan.ResNetDiscriminator(
+          channels=tuple(cfg.d_channels), num_classes=num_classes,
+          attention_res=cfg.attention_res, sn=sn))
+
+
+def _progan(cfg, info) -> nn.Module:
+  """ProGAN's growing G and D (genlab.models.progan), trained by the 'progan' game."""
+  if info["modality"] != "images":
+    raise UserError(f"model 'progan' needs an image dataset, not {info['modality']}")
+  num_classes = _gan_classes(cfg, info)
+  return progan.GrowingGAN(
+      generator=progan.ProGANGenerator(
+          image_shape=tuple(info["image_shape"]), latent_size=cfg.latent_size,
+          channels=tuple(cfg.g_channels), num_classes=num_classes),
+      discriminator=progan.ProGANDiscriminator(
+          channels=tuple(cfg.d_channels), num_classes=num_classes))
+
+
+def _sagan(cfg, info) -> nn.Module:
+  return _resnet_gan(cfg, info, hierarchical=False)
+
+
+def _biggan(cfg, info) -> nn.Module:
+  return _resnet_gan(cfg, info, hierarchical=True)
+
+
 def _cycle_mlp(cfg, info) -> nn.Module:
   if info.get("layout") != "unpaired":
     raise UserError(f"model 'cycle_mlp' needs an unpaired two-domain dataset (fields a, b); "
@@ -114,6 +152,9 @@ MODELS.register("vae", _vae)
 MODELS.register("classifier", _classifier)
 MODELS.register("mlp_gan", _mlp_gan)
 MODELS.register("dcgan", _dcgan)
+MODELS.register("sagan", _sagan)
+MODELS.register("biggan", _biggan)
+MODELS.register("progan", _progan)
 MODELS.register("cycle_mlp", _cycle_mlp)
 MODELS.register("pix2pix", _pix2pix)
 MODELS.register("cycle_conv", _cycle_conv)

@@ -40,6 +40,7 @@ from genlab import sampler as sampler_lib
 from genlab.errors import UserError
 from genlab.losses import (ADVERSARIAL_LOSSES, discriminator_accuracy, gradient_penalty,
                            r1_penalty)
+from genlab.losses.orthogonal import orthogonal_penalty
 from genlab.nn import augment as augment_lib
 from genlab.registry import Registry
 from genlab.steps import game as game_lib
@@ -51,6 +52,15 @@ AuxLoss = Callable[[dict, dict, jax.Array, jax.Array], jax.Array]
 # per step family so a term can apply the model. A term is on when
 # `gan.aux_weights[name]` is non-zero; it is logged as 'aux_<name>'.
 AUX_G_LOSSES: Registry[Callable[[Any, Any], AuxLoss]] = Registry("auxiliary generator loss")
+
+
+def _orthogonal(model, config) -> AuxLoss:
+  """BigGAN's orthogonal regularization of G's kernels (genlab.losses.orthogonal)."""
+  del model, config
+  return lambda params, batch, fake, rng: orthogonal_penalty(params["g"])
+
+
+AUX_G_LOSSES.register("orthogonal", _orthogonal)
 
 # Player -> the container's (submodule, method).
 NETWORKS = {"g": ("generator", "generate"), "d": ("discriminator", "discriminate")}

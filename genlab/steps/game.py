@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from genlab import optim, state as state_lib
-from genlab.steps.base import Hparams, StepFns, apply_gradients
+from genlab.steps.base import Hparams, StepFns, apply_gradients, regrow_opt_state
 
 # (params: {name: tree}, cols: {name: collections}, inputs, rng, i)
 #   -> (loss, (metrics, the player's own updated collections))
@@ -64,6 +64,28 @@ class Player:
 
 
 @dataclasses.dataclass(frozen=True)
+class Staging:
+  """How a game's networks grow between stages (ProGAN); see `Game.staging`.
+
+  Attributes:
+    stages: every stage, in training order.
+    stage_at: step (a Python int) -> the stage that trains it.
+    alpha: (step, stage) -> the fade-in in [0, 1] of the stage's newest layers; `step`
+      may be traced (it is the state's step inside a jitted function).
+    stage_of: ({player: params}) -> the stage those networks are shaped for (read off
+      the tree's structure, so it is a Python int even under jit).
+    grow: ({player: params}, stage) -> the same networks grown to `stage`: new layers
+      initialized (the same values at every call), the old ones kept.
+  """
+
+  stages: tuple[int, ...]
+  stage_at: Callable[[int], int]
+  alpha: Callable[[Any, int], Any]
+  stage_of: Callable[[dict], int]
+  grow: Callable[[dict, int], dict]
+
+
+@dataclasses.dataclass(frozen=True)
 class Game:
   """What a game declares; `make_step_fns` turns it into the loop's StepFns.
 
@@ -88,6 +110,10 @@ class Game:
     hparams: config paths of the loss weights the losses read through `inputs['hp']`
       (a genlab.steps.base.Hparams), so a sweep can pass them traced; every player's
       `optim.<name>.learning_rate` is traceable too.
+    staging: for networks that grow (a Staging), else None. Then `init` takes the
+      keyword `stage`, and `prepare`, `eval_step`, `visualize` and `generate` take
+      `stage` (a Python int) and `alpha` (its fade-in at the state's step, traced). The
+      players' networks have no collections then (growing them is not defined).
   """
 
   players: tuple[Player, ...]
@@ -101,6 +127,7 @@ class Game:
   translations: dict[str, str] = dataclasses.field(default_factory=dict)
   source_labels: dict[str, str] = dataclasses.field(default_factory=dict)
   hparams: tuple[str, ...] = ()
+  staging: Staging | None = None
 
 
 def inference(state) -> dict:
@@ -124,10 +151,18 @@ def make_step_fns(game: Game, config) -> StepFns:
   txs = {p.name: optim.make_optimizer(optim.section(config, p.name),
                                       config.train.num_steps * p.updates)
          for p in game.players}
+  staging = game.staging
+
+  def at(params, step):
+    """The keywords a staged game's callbacks take: the stage the networks are shaped
+    for, and its fade-in at `step`."""
+    if staging is None:
+      return {}
+    stage = staging.stage_of(params)
+    return {"stage": stage, "alpha": staging.alpha(step, stage)}
 
   def init(rng, batch, stage=0):
-    del stage
-    params, cols = game.init(rng, batch)
+    params, cols = game.init(rng, batch, **({"stage": stage} if staging else {}))
     ema = {p.name: {"params": jax.tree.map(jnp.copy, params[p.name]),
                     "cols": jax.tree.map(jnp.copy, cols.get(p.name, {}))}
            for p in game.players if p.ema_decay > 0}
@@ -151,11 +186,11 @@ def make_step_fns(game: Game, config) -> StepFns:
     return new, own_cols, opt, metrics
 
   def train_step(state, batch, rng, stage=0, hparams=None):
-    del stage
+    del stage  # the networks' own shape says it (`at`)
     hp = Hparams(config, hparams, traceable)
     rng = jax.random.fold_in(rng, state.step)
     r_in, *keys = jax.random.split(rng, 1 + len(game.players))
-    inputs = {**game.prepare(batch, r_in), "hp": hp}
+    inputs = {**game.prepare(batch, r_in, **at(state.params, state.step)), "hp": hp}
     params, cols = dict(state.params), dict(state.model_state)
     opt_state, ema = dict(state.opt_state), dict(state.extra.get("ema", {}))
     metrics = {}
@@ -193,19 +228,35 @@ def make_step_fns(game: Game, config) -> StepFns:
 
   def eval_step(state, batch, rng, stage=0):
     del stage
-    return game.eval_step(inference(state), batch, rng)
+    return game.eval_step(inference(state), batch, rng, **at(state.params, state.step))
 
   def visualize(state, batch, stage=0):
     del stage
-    return game.visualize(inference(state), batch)
+    return game.visualize(inference(state), batch, **at(state.params, state.step))
 
   generate = None
   if game.generate is not None:
-    generate = lambda state, z, cond: game.generate(inference(state), z, cond)
+    generate = lambda state, z, cond: game.generate(inference(state), z, cond,
+                                                    **at(state.params, state.step))
   translate = None
   if game.translate is not None:
     translate = lambda state, batch, rng: game.translate(inference(state), batch, rng)
+  staged = {}
+  if staging is not None:
+    def grow(state, stage):
+      """The state with every player grown to `stage`: new layers at their init (in the
+      EMA copies too), optimizer moments kept for the layers that were there."""
+      params = staging.grow(state.params, stage)
+      opt_state = {n: regrow_opt_state(txs[n], state.opt_state[n], params[n]) for n in names}
+      extra = state.extra
+      if "ema" in extra:
+        grown = staging.grow({n: e["params"] for n, e in extra["ema"].items()}, stage)
+        extra = {**extra, "ema": {n: {"params": grown[n], "cols": e["cols"]}
+                                  for n, e in extra["ema"].items()}}
+      return state.replace(params=params, opt_state=opt_state, extra=extra)
+
+    staged = dict(stages=tuple(staging.stages), stage_at=staging.stage_at, grow=grow)
   return StepFns(init=init, train_step=train_step, eval_step=eval_step, visualize=visualize,
                  generate=generate, sampler=game.sampler, translate=translate,
                  translations=dict(game.translations),
-                 source_labels=dict(game.source_labels))
+                 source_labels=dict(game.source_labels), **staged)
