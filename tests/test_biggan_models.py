@@ -66,11 +66,16 @@ def test_self_attention_starts_as_identity_and_maps_are_distributions():
   assert np.abs(np.asarray(out - x)).max() > 1e-3
 
 
-def test_conditional_batch_norm_starts_as_batch_norm_and_conditions_per_example():
+def test_conditional_batch_norm_is_batch_norm_plus_a_per_example_affine():
   x = jax.random.normal(jax.random.key(0), (4, 3, 3, 5)) * 2.0 + 1.0
   labels = jnp.array([0, 1, 2, 1])
   cbn, bn = ConditionalBatchNorm(5), nn.BatchNorm(use_running_average=False, momentum=0.9)
   variables = cbn.init(jax.random.key(1), x, jax.nn.one_hot(labels, 3))
+  # Each class has its own scale and shift from the start (kernels ±1/sqrt(fan_in)).
+  kernel = variables["params"]["cond_gain"]["kernel"]
+  assert np.abs(np.asarray(kernel)).max() <= 1 / np.sqrt(3) and np.std(np.asarray(kernel)) > 0.1
+  # With the condition's projections at zero it is plain batch norm.
+  variables = {**variables, "params": jax.tree.map(jnp.zeros_like, variables["params"])}
   apply = lambda v, y: cbn.apply(v, x, jax.nn.one_hot(y, 3), True, mutable=["batch_stats"])
   out, stats = apply(variables, labels)
   plain, plain_stats = bn.apply(bn.init(jax.random.key(2), x), x, mutable=["batch_stats"])

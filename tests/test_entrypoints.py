@@ -290,7 +290,8 @@ def _check_pipeline(config, runs, workdir):
   elif family == "adversarial":
     _check_adversarial_scores(scores, config.gan.loss)
     if config.model.get("conditional"):
-      _check_conditional_sampling(scores, runs["samples"], workdir)
+      _check_conditional_sampling(scores, runs["samples"], workdir,
+                                  data.dataset_info(config.data.name)["image_shape"])
   if families.get(family).sample and kind != "cycle":  # cycle: per direction, above
     _check_sample_scores(config, scores)
   if families.get(family).encode and config.eval.probe:
@@ -328,7 +329,8 @@ def _check_sample_scores(config, scores):
   n = min(config.eval.num_samples, 1000)
   assert scores["protocol/n_real"] == scores["protocol/n_fake"] == n
   assert scores["protocol/real_split"] == "test"
-  assert scores["protocol/feature_net"].startswith("mnist5k-")
+  judge = config.eval.get("feature_net_data") or config.data.name  # its labelled set
+  assert scores["protocol/feature_net"].startswith(f"{judge}-")
   assert 0 <= scores["protocol/classifier_accuracy"] <= 1
   assert scores["samples/dfid"] >= 0
   assert 0 <= scores["samples/class_entropy"] <= np.log(10) + 1e-9
@@ -399,10 +401,10 @@ def _conditional_samples(workdir) -> dict:
           "bad": ["--num=5", "--label=10", f"--out={workdir}_bad.npy"]}
 
 
-def _check_conditional_sampling(scores, samples, workdir):
+def _check_conditional_sampling(scores, samples, workdir, image_shape):
   assert 0 <= scores["samples/class_accuracy"] <= 1
   _ok(samples["threes"])
-  assert np.load(f"{workdir}_threes.npy").shape == (5, 28, 28, 1)
+  assert np.load(f"{workdir}_threes.npy").shape == (5, *image_shape)
   proc = samples["bad"]
   assert proc.returncode != 0 and "label 10" in proc.stderr.strip().splitlines()[-1]
   assert not os.path.exists(f"{workdir}_bad.npy")

@@ -175,15 +175,16 @@ class ConditionalBatchNorm(nn.Module):
   """Batch norm whose scale and shift come from a condition c [B, D]:
   (1 + gain(c)) · BN(x) + bias(c).
 
-  gain and bias are Dense layers initialised to zero, so the layer starts as plain
-  batch norm (scale 1, shift 0). SAGAN passes c = one_hot(label) (the Dense is then a
-  per-class embedding), BigGAN concat(shared class embedding, z chunk). With c = None
-  it is plain batch norm with its own learned scale and shift.
+  gain and bias are Dense layers (biases zero) whose kernels start as PyTorch's
+  Linear does, uniform in ±1/sqrt(fan_in), as in BigGAN's code: every class (and z
+  chunk) gets its own scales and shifts from the first step. Zero kernels (a start as
+  plain batch norm) were measured to leave the condition unused for too long:
+  `sagan.py` at 1,000 steps, 0.13 class accuracy. SAGAN passes c = one_hot(label) (the
+  Dense is then a per-class embedding), BigGAN concat(shared class embedding, z chunk).
+  With c = None it is plain batch norm with its own learned scale and shift.
 
-  The projections are not spectrally normalized: W/σ(W) is the same for every scale of
-  W, so a normalized zero-initialised layer would jump to unit spectral norm at the
-  first update instead of growing from plain batch norm. (BigGAN normalizes them but
-  does not start them at zero.)
+  The projections are not spectrally normalized (BigGAN normalizes them): they make
+  gains and shifts, not features, and their scale is the conditioning's strength.
   """
 
   features: int
@@ -198,7 +199,8 @@ class ConditionalBatchNorm(nn.Module):
                      use_bias=plain, name="bn")(x)
     if plain:
       return x
-    project = lambda name: nn.Dense(self.features, kernel_init=nn.initializers.zeros,
+    torch_linear = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+    project = lambda name: nn.Dense(self.features, kernel_init=torch_linear,
                                     name=name)(condition)
     gain, bias = (project(name) for name in CONDITION_PROJECTIONS)
     broadcast = (x.shape[0],) + (1,) * (x.ndim - 2) + (self.features,)
