@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 CONFIG ?= experiments/configs/vae.py:conv
 
-.PHONY: train test test-fast install clean
+.PHONY: train test test-fast test-real-size install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -22,7 +22,12 @@ train: $(STAMP)
 	@echo "report: $(WORKDIR)/report.md  (metrics: $(WORKDIR)/eval.json)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not real_size" tests
+
+# The large GANs' real-data configs (cifar10, imagenet64) built, compiled and run for one
+# step at full size on mock data: ~4 minutes of compiling, kept out of `make test`'s 10.
+test-real-size: $(STAMP)
+	$(BIN)/python -m pytest -q -m real_size tests
 
 # Unit tests only: everything but the `slow` end-to-end runs (≤ 2 minutes), one
 # pytest-xdist worker per core. `make test` stays one process: its conftest already runs

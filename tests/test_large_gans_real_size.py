@@ -14,7 +14,8 @@ from conftest import load_config
 from genlab import experiment
 from genlab.state import num_params
 
-pytestmark = pytest.mark.slow  # compiles networks of millions of parameters
+# Compiles networks of millions of parameters: `make test-real-size`, not `make test`.
+pytestmark = [pytest.mark.slow, pytest.mark.real_size]
 
 CASES = [(name, variant) for name in ("sagan", "biggan", "progan")
          for variant in ("cifar10", "imagenet64")]
@@ -28,7 +29,8 @@ def test_real_size_config_trains_one_step(name, variant):
   with tfds.testing.mock_data(num_examples=4):
     exp = experiment.build(config)
   stage = exp.fns.stages[-1]
-  state = exp.init_state(stage)
+  # Eagerly: op by op is quicker here than compiling the initializer of a big network.
+  state = exp.fns.init(exp.rngs()["init"], exp.example_batch(), stage=stage)
   side = {"cifar10": 32, "imagenet64": 64}[variant]
   assert exp.info["image_shape"] == (side, side, 3)
   if name != "progan":
