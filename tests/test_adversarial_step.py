@@ -163,6 +163,20 @@ def test_ema_is_exact_and_used_for_evaluation():
   assert not np.allclose(eval_step(ema_broken, batch, rng)["d_fake"], base)
 
 
+def test_ema_warmup_ramps_the_decay_from_one_tenth():
+  fns = _fns(_config(ema_decay=0.999, ema_warmup=True))
+  state0 = jax.jit(fns.init)(jax.random.key(1), _points_batch())
+  step = jax.jit(fns.train_step)
+  state1, _ = step(state0, _points_batch(0), jax.random.key(2))
+  state2, _ = step(state1, _points_batch(1), jax.random.key(2))
+  ema = state0.extra["ema"]["g"]["params"]
+  # Step t (0-based) averages with decay min(0.999, (1 + t) / (10 + t)).
+  for state, decay in ((state1, 1 / 10), (state2, 2 / 11)):
+    ema = jax.tree.map(lambda e, p, d=decay: d * e + (1 - d) * p, ema, state.params["g"])
+    for a, b in zip(jax.tree.leaves(state.extra["ema"]["g"]["params"]), jax.tree.leaves(ema)):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_aux_generator_loss_is_added_with_its_weight():
   _, _, metrics = _init_and_step(_fns(_config(aux_weights={"test_fake_mean": 2.0})))
   assert np.isfinite(metrics["aux_test_fake_mean"])

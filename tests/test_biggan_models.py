@@ -91,26 +91,30 @@ def test_conditional_batch_norm_is_batch_norm_plus_a_per_example_affine():
   np.testing.assert_allclose(base[1:], relabelled[1:], atol=1e-6)  # the others keep theirs
 
 
-def _latents(kind: str, batch: int, latent_size: int = 32):
+def _latents(kind: str, batch: int, latent_size: int = 24, chunks: int = 3):
   z = jax.random.normal(jax.random.key(3), (batch, latent_size))
-  return tuple(jnp.split(z, 4, axis=-1)) if kind.startswith("biggan") else z
+  return tuple(jnp.split(z, chunks, axis=-1)) if kind.startswith("biggan") else z
 
 
 # (kind, image_shape): plain = unconditional SAGAN, sagan = one-hot CBNs, biggan =
 # hierarchical z with a shared embedding, biggan_uncond = hierarchical without labels.
-G_CASES = [("plain", (32, 32, 1)), ("sagan", (32, 32, 3)), ("biggan", (32, 32, 1)),
-           ("biggan_uncond", (32, 32, 3)), ("sagan", (28, 28, 1))]
+# Two up blocks (16 px) keep the compiles short; 14 px is center-cropped from 16.
+G_CASES = [("plain", (16, 16, 1)), ("sagan", (16, 16, 3)), ("biggan", (16, 16, 1)),
+           ("biggan_uncond", (16, 16, 3)), ("sagan", (14, 14, 1))]
 
 
 @pytest.mark.parametrize("kind,image_shape", G_CASES)
 def test_generator_images_in_unit_interval_and_state_updates_only_in_train(kind, image_shape):
   num_classes = 0 if kind in ("plain", "biggan_uncond") else 10
-  g = ResNetGenerator(image_shape, latent_size=32, channels=(8, 8, 8), num_classes=num_classes,
-                      attention_res=16, hierarchical=kind.startswith("biggan"), embed_size=4)
+  g = ResNetGenerator(image_shape, latent_size=24, channels=(8, 8), num_classes=num_classes,
+                      attention_res=8, hierarchical=kind.startswith("biggan"), embed_size=4)
   z, labels = _latents(kind, 3), (jnp.array([0, 4, 9]) if num_classes else None)
   variables = g.init(jax.random.key(0), z, labels)
   state = {c: v for c, v in variables.items() if c != "params"}
   assert set(state) == {"batch_stats", "spectral"}
+  if kind == "biggan":  # class rows start as long as a z chunk (8 of the 24 dimensions)
+    rows = np.linalg.norm(variables["params"]["shared_embedding"]["embedding"], axis=-1)
+    np.testing.assert_allclose(rows.mean(), np.sqrt(8), rtol=0.25)
   run = jax.jit(lambda z, train: g.apply(variables, z, labels, train, mutable=list(state)),
                 static_argnums=1)
   images, eval_state = run(z, False)
@@ -142,10 +146,11 @@ def test_discriminator_logits_and_projection_term():
 
 
 def test_generator_and_discriminator_gradients_are_finite_with_a_penalty():
-  g = ResNetGenerator((16, 16, 1), latent_size=12, channels=(8, 8), num_classes=3,
+  # One block each (8 px; attention at 8 in G, 4 in D): a second-order gradient compiles slowly.
+  g = ResNetGenerator((8, 8, 1), latent_size=12, channels=(8,), num_classes=3,
                       attention_res=8, hierarchical=True, embed_size=4)
-  d = ResNetDiscriminator(channels=(8, 8), num_classes=3, attention_res=8)
-  z = tuple(jnp.split(jax.random.normal(jax.random.key(0), (4, 12)), 3, axis=-1))
+  d = ResNetDiscriminator(channels=(8,), num_classes=3, attention_res=4)
+  z = tuple(jnp.split(jax.random.normal(jax.random.key(0), (4, 12)), 2, axis=-1))
   labels = jnp.array([0, 1, 2, 0])
   g_vars = g.init(jax.random.key(1), z, labels)
   d_vars = d.init(jax.random.key(2), g.apply(g_vars, z, labels), labels)
@@ -195,7 +200,7 @@ def test_registered_builders_make_a_gan_container(name):
   info = {"image_shape": (32, 32, 3), "num_classes": 10, "modality": "images"}
   model = models.build(cfg, info)
   labels = jnp.arange(2)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), _latents(name, 2), labels)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), _latents(name, 2, 32, 4), labels)
   assert set(shapes["params"]) == {"generator", "discriminator"}
   assert set(shapes[SPECTRAL]) == {"generator", "discriminator"}
   assert ("shared_embedding" in shapes["params"]["generator"]) == (name == "biggan")

@@ -1,6 +1,9 @@
 """The 'progan' game: the stage schedule and fade-in, growth through the one loop, one
 compile per stage, and a run killed mid-fade or just after a growth resuming exactly."""
 
+import os
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +12,7 @@ import pytest
 from conftest import load_config
 from genlab import experiment, train
 from genlab.errors import UserError
+from genlab.evaluation import large_gans
 from genlab.steps.progan import schedule
 from genlab.writers import read_metrics
 
@@ -101,3 +105,22 @@ def test_stage_steps_must_cover_the_run():
     experiment.build(_config(**{"progan.stage_steps": (4, 6, 4)}))
   with pytest.raises(UserError, match="must equal the sum"):
     experiment.build(_config(**{"train.num_steps": 13}))
+
+
+def test_report_takes_each_stages_last_score_and_grid(tmp_path):
+  stage_at, _ = schedule((4, 6, 6), 0.5)
+  exp = types.SimpleNamespace(fns=types.SimpleNamespace(stages=(0, 1, 2), stage_at=stage_at))
+  # Scores at steps 2, 4 (end of stage 0), 8, 10 (end of 1) and 14 (stage 2 unfinished).
+  records = [{"step": s, "samples/dfid": 100.0 - s, "samples/class_entropy": s / 10}
+             for s in (2, 4, 8, 10, 14)] + [{"step": 12, "train/loss": 1.0}]
+  scores = large_gans.stage_scores(exp, records)
+  assert scores == {"stages/step_s0": 4, "stages/dfid_s0": 96.0, "stages/class_entropy_s0": 0.4,
+                    "stages/step_s1": 10, "stages/dfid_s1": 90.0, "stages/class_entropy_s1": 1.0,
+                    "stages/step_s2": 14, "stages/dfid_s2": 86.0, "stages/class_entropy_s2": 1.4}
+  os.makedirs(tmp_path / "samples")
+  for step in (3, 4, 9, 16):
+    (tmp_path / "samples" / f"samples_{step:07d}.png").write_bytes(b"")
+  grids = large_gans.stage_grids(exp, str(tmp_path))
+  assert sorted(grids.values()) == [f"samples/samples_{s:07d}.png" for s in (4, 9, 16)]
+  one_stage = types.SimpleNamespace(fns=types.SimpleNamespace(stages=(0,), stage_at=stage_at))
+  assert large_gans.stage_scores(one_stage, records) == {}

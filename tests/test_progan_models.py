@@ -175,7 +175,7 @@ def _leaf(tree, path):
 
 
 def test_growing_gan_gradients_are_finite_and_reach_both_fading_branches():
-  num_classes, stage = 3, 2
+  num_classes, stage = 3, 1  # 4 -> 8 px: the cheapest fade
   gan = progan.GrowingGAN(_generator(num_classes),
                           progan.ProGANDiscriminator(CHANNELS, num_classes=num_classes))
   z, labels = _z(), jnp.arange(BATCH) % num_classes
@@ -193,8 +193,8 @@ def test_growing_gan_gradients_are_finite_and_reach_both_fading_branches():
   grads, alpha_grad = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, 0.5)
   assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
   assert bool(jnp.isfinite(alpha_grad))
-  for net, layers in (("generator", ("to_rgb_1", "to_rgb_2", "block_0_dense")),
-                      ("discriminator", ("from_rgb_1", "from_rgb_2", "class_embedding"))):
+  for net, layers in (("generator", ("to_rgb_0", "to_rgb_1", "block_0_dense")),
+                      ("discriminator", ("from_rgb_0", "from_rgb_1", "class_embedding"))):
     for layer in layers:
       assert float(optax.global_norm(grads[net][layer])) > 0, (net, layer)
   with pytest.raises(ValueError, match="labels"):

@@ -175,6 +175,7 @@ def gan() -> ml_collections.ConfigDict:
       n_critic=1,  # D updates per G update, all inside one train step
       pack=1,  # PacGAN: D judges groups of `pack` samples, so it can see missing modes
       ema_decay=0.0,  # > 0: keep an EMA copy of G (params and batch statistics) to sample
+      ema_warmup=False,  # ramp the EMA's decay up from 0.1 (genlab.steps.game.Player)
       gp_weight=0.0,  # WGAN-GP λ
       r1_gamma=0.0,  # R1 γ (the penalty is scaled by γ/2)
       weight_clip=0.0,  # > 0: clip D's params to [−c, c] after each update (WGAN)
@@ -243,9 +244,12 @@ def resnet_gan(name: str, variants: set) -> ml_collections.ConfigDict:
   hierarchical z of its CBNs, orthogonal regularization of G, and an EMA of G.
   """
   c = gan()
-  c.data.name, c.data.batch_size = "mnist5k32", 64
+  # Batch 32: at a fixed budget of image-steps, twice the updates of batch 64, and the
+  # classes come with the updates (SAGAN, 96,000 image-steps: class accuracy 0.62 at
+  # batch 64, 0.91 at 32; docs/large_gans.md).
+  c.data.name, c.data.batch_size = "mnist5k32", 32
   c.model = ml_collections.ConfigDict(dict(
-      # 32 wide: a step at batch 64 takes ~0.6 CPU-s here (64 wide: 2.5 s).
+      # 32 wide: a step at batch 32 takes ~0.3 CPU-s here (64 wide: ~4x).
       name=name, latent_size=128, g_channels=(32, 32, 32), d_channels=(32, 32, 32),
       attention_res=16,  # the feature-map side of the attention block (0: none)
       embed_size=32 if name == "biggan" else 0,  # BigGAN's shared class embedding
@@ -253,8 +257,8 @@ def resnet_gan(name: str, variants: set) -> ml_collections.ConfigDict:
   c.gan.loss = "hinge"
   c.optim.g = optim(learning_rate=1e-4, b1=0.0, b2=0.9)
   c.optim.d = optim(learning_rate=4e-4, b1=0.0, b2=0.9)
-  # 1,500 steps: ~18 CPU-minutes on one core here (~1.4 steps/s), in the issue's 20.
-  c.train.num_steps, c.train.eval_every, c.train.sample_every = 1500, 500, 500
+  # 3,000 steps: ~16 CPU-minutes on one core here (~3 steps/s), in the issue's 20.
+  c.train.num_steps, c.train.eval_every, c.train.sample_every = 3000, 1000, 1000
   real = sorted(variants & set(RESNET_GAN_DATA))
   if len(real) > 1:
     raise UserError(f"{name} variants {' and '.join(real)} exclude each other")
@@ -269,7 +273,9 @@ def resnet_gan(name: str, variants: set) -> ml_collections.ConfigDict:
     c.sampler.prior = "hierarchical"
     c.sampler.chunks = len(c.model.g_channels) + 1  # one for the input, one per block
     c.gan.aux_weights = ml_collections.ConfigDict(dict(orthogonal=5e-5))  # β = 1e-4
-    c.gan.ema_decay = 0.999
+    c.gan.ema_decay, c.gan.ema_warmup = 0.999, True
+    if not real:  # at TTUR's 1e-4, 3,000 steps were not enough for G (class accuracy 0.6)
+      c.optim.g.learning_rate = 4e-4
     # The report's truncation curve: scores at each τ (genlab.evaluation.large_gans).
     c.eval.truncation_curve = (2.0, 1.5, 1.0, 0.75, 0.5)
   return c
@@ -286,8 +292,8 @@ def progan(variants: set) -> ml_collections.ConfigDict:
   """ProGAN (genlab.steps.progan) on mnist5k32: 4 stages, 4 -> 32 px, or a PROGAN_DATA set.
 
   Equalized learning rate, pixel norm in G, minibatch stddev in D, WGAN-GP (λ = 10) with
-  drift 0.001, Adam 1e-3 (b1 0, b2 0.99) for both, an EMA of G (0.999); each stage's
-  new blocks fade in over the first half of its steps.
+  drift 0.001, Adam 1e-3 (b1 0, b2 0.99) for both, an EMA of G (0.999, warmed up); each
+  stage's new blocks fade in over the first half of its steps.
   """
   c = gan()
   c.data.name, c.data.batch_size = "mnist5k32", 64
@@ -295,10 +301,13 @@ def progan(variants: set) -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(
       name="progan", latent_size=128, g_channels=widths, d_channels=widths,
       conditional=False))
-  c.gan.game, c.gan.loss, c.gan.gp_weight, c.gan.ema_decay = "progan", "wasserstein", 10.0, 0.999
+  c.gan.game, c.gan.loss, c.gan.gp_weight = "progan", "wasserstein", 10.0
+  c.gan.ema_decay, c.gan.ema_warmup = 0.999, True
   c.optim.g = optim(learning_rate=1e-3, b1=0.0, b2=0.99)
   c.optim.d = optim(learning_rate=1e-3, b1=0.0, b2=0.99)
-  stage_steps = (500, 1000, 1000, 1500)
+  # 2,600 steps, ~17 CPU-minutes here: the 32 px stage costs ~0.9 CPU-s a step, twice
+  # the 16 px one (with 1,000 steps there the run took 23; docs/large_gans.md).
+  stage_steps = (400, 800, 800, 600)
   real = sorted(variants & set(PROGAN_DATA))
   if len(real) > 1:
     raise UserError(f"progan variants {' and '.join(real)} exclude each other")
@@ -315,5 +324,6 @@ def progan(variants: set) -> ml_collections.ConfigDict:
       fade_fraction=0.5,  # of a stage's steps, over which its new blocks fade in
       drift=0.001))  # ε of the drift term ε·E[D(x)²]
   c.train.num_steps = sum(stage_steps)
-  c.train.eval_every = c.train.sample_every = 500
+  # A score and a grid at the end of every stage (the stage sizes are multiples of it).
+  c.train.eval_every = c.train.sample_every = 200 if not real else 5000
   return c

@@ -39,7 +39,9 @@ def evaluate(exp, state, workdir: str, rng: jax.Array) -> tuple[dict, dict]:
     figs = _figures(exp, state, workdir)
   else:
     figs = _translations(exp, state, workdir)
-  critic, critic_fig = critic_vs_dfid(read_metrics(workdir), cfg.gan.loss,
+  records = read_metrics(workdir)
+  result.update(large_gans.stage_scores(exp, records))
+  critic, critic_fig = critic_vs_dfid(records, cfg.gan.loss,
                                       os.path.join(workdir, "report", "critic_vs_dfid.png"))
   result.update(critic)
   if critic_fig:
@@ -118,18 +120,6 @@ def _figures(exp, state, workdir: str) -> dict:
       figures.rows_png(os.path.join(out, "interpolation.png"),
                        list(strip.reshape(_PAIRS, _STEPS, *shape))))
   figs = {k: os.path.relpath(v, workdir) for k, v in figs.items()}
-  return {**figs, **_stage_grids(exp, workdir), **large_gans.attention_maps(exp, state, workdir)}
+  return {**figs, **large_gans.stage_grids(exp, workdir),
+          **large_gans.attention_maps(exp, state, workdir)}
 
-
-def _stage_grids(exp, workdir: str) -> dict:
-  """For networks that grew (ProGAN): the training loop's last sample grid of each
-  stage, in full-size pixels, as it was when that stage ended."""
-  if len(exp.fns.stages) < 2:
-    return {}
-  last = {}
-  for step in range(1, exp.config.train.num_steps + 1):
-    grid = os.path.join("samples", f"samples_{step:07d}.png")
-    if os.path.exists(os.path.join(workdir, grid)):
-      last[exp.fns.stage_at(step - 1)] = (step, grid)
-  return {f"Samples at the end of stage {stage} (step {step}; shown at full size)": grid
-          for stage, (step, grid) in sorted(last.items())}

@@ -1,10 +1,14 @@
-"""What the large GANs add to a report: BigGAN's truncation curve and the attention
-maps of SAGAN and BigGAN's self-attention blocks.
+"""What the large GANs add to a report: BigGAN's truncation curve, the attention
+maps of SAGAN and BigGAN's self-attention blocks, and ProGAN's scores and grids by stage.
 
 Truncation (`eval.truncation_curve`: the τ values to try): samples are drawn with z
 truncated to [−τ, τ] (genlab.sampler) and scored like any samples; the curve shows the
 trade BigGAN reported, fidelity (precision, class accuracy) for variety (recall), as τ
 shrinks. Keys `truncation/<score>_t<τ>`.
+
+Stages (networks that grew): `stages/<score>_s<k>` is the loop's last in-loop sample
+score (metrics.jsonl, `monitor.sample_scores`) within stage k, with `stages/step_s<k>`
+the step it was taken at; the grids are the loop's last sample grid of each stage.
 
 Attention: G's self-attention block sows its map [B, queries, keys]
 (genlab.nn.gan_layers.SelfAttention); for a few samples the figure shows, for three
@@ -23,6 +27,7 @@ from genlab.evaluation.sampling import requested_labels
 from genlab.steps import game as game_lib
 
 TRUNCATION_SCORES = ("dfid", "precision", "recall", "class_accuracy")
+STAGE_SCORES = ("dfid", "class_entropy", "precision", "recall")
 _ATTENTION_SAMPLES = 4
 _QUERIES = ((0.3, 0.5), (0.5, 0.5), (0.7, 0.5))  # (row, col) as fractions of the map
 
@@ -110,3 +115,39 @@ def _overlay(image: np.ndarray, attention: np.ndarray) -> np.ndarray:
     big = np.kron(heat, np.ones((-(-height // side_k), -(-width // side_k))))[:height, :width]
     panels.append(np.repeat(big[..., None], channels, axis=-1))
   return np.stack(panels)
+
+
+def _last_in_stage(exp, steps) -> dict:
+  """{stage: the largest of `steps` that its stage trained} (a score or grid at step s
+  shows the networks after step s − 1)."""
+  last = {}
+  for step in sorted(steps):
+    if step > 0:
+      last[exp.fns.stage_at(step - 1)] = step
+  return last
+
+
+def stage_scores(exp, records: list[dict]) -> dict:
+  """{'stages/<score>_s<k>', 'stages/step_s<k>'} for networks that grew; {} otherwise."""
+  if len(exp.fns.stages) < 2:
+    return {}
+  scored = {r["step"]: r for r in records if "samples/dfid" in r}
+  out = {}
+  for stage, step in sorted(_last_in_stage(exp, scored).items()):
+    out[f"stages/step_s{stage}"] = step
+    for name in STAGE_SCORES:
+      if f"samples/{name}" in scored[step]:
+        out[f"stages/{name}_s{stage}"] = scored[step][f"samples/{name}"]
+  return out
+
+
+def stage_grids(exp, workdir: str) -> dict:
+  """{title: path}: the loop's last sample grid of each stage, for networks that grew."""
+  folder = os.path.join(workdir, "samples")
+  if len(exp.fns.stages) < 2 or not os.path.isdir(folder):
+    return {}
+  steps = [int(f[len("samples_"):-len(".png")]) for f in os.listdir(folder)
+           if f.startswith("samples_") and f.endswith(".png")]
+  return {f"Samples at the end of stage {stage} (step {step}; shown at full size)":
+          os.path.join("samples", f"samples_{step:07d}.png")
+          for stage, step in sorted(_last_in_stage(exp, steps).items())}

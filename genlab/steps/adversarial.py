@@ -241,7 +241,8 @@ def gan_game(model, config, info) -> game_lib.Game:
 
   players = (
       game_lib.Player("d", d_loss, updates=cfg.n_critic, weight_clip=cfg.weight_clip),
-      game_lib.Player("g", g_loss, ema_decay=cfg.ema_decay, ema_statistics=ema_statistics))
+      game_lib.Player("g", g_loss, ema_decay=cfg.ema_decay,
+                      ema_warmup=cfg.get("ema_warmup", False), ema_statistics=ema_statistics))
   hparams = ("gan.gp_weight", "gan.r1_gamma", *(f"gan.aux_weights.{n}" for n in aux_losses))
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
                        visualize=visualize, generate=generate, sampler=sampler,

@@ -175,7 +175,8 @@ def progan_game(model, config, info) -> game_lib.Game:
   staging = game_lib.Staging(stages=tuple(range(num_stages)), stage_at=stage_at,
                              alpha=alpha_at, stage_of=stage_of, grow=grow)
   players = (game_lib.Player("d", d_loss, updates=gan_cfg.n_critic),
-             game_lib.Player("g", g_loss, ema_decay=gan_cfg.ema_decay))
+             game_lib.Player("g", g_loss, ema_decay=gan_cfg.ema_decay,
+                              ema_warmup=gan_cfg.get("ema_warmup", False)))
   return game_lib.Game(players=players, prepare=prepare, init=init, eval_step=eval_step,
                        visualize=visualize, generate=generate, sampler=sampler,
                        hparams=("gan.gp_weight", "progan.drift"), staging=staging)
