@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not real_size" tests
 
 # The large GANs' real-data configs (cifar10, imagenet64) built, compiled and run for one
-# step at full size on mock data: ~4 minutes of compiling, kept out of `make test`'s 10.
+# step at full size on mock data: 1.5-4 minutes of compiling, kept out of `make test`'s 10.
 test-real-size: $(STAMP)
 	$(BIN)/python -m pytest -q -m real_size tests
 
