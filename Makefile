@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 CONFIG ?= experiments/configs/vae.py:conv
 
-.PHONY: train test test-fast test-real-size install clean
+.PHONY: train test test-fast test-real-size test-scale install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -22,12 +22,17 @@ train: $(STAMP)
 	@echo "report: $(WORKDIR)/report.md  (metrics: $(WORKDIR)/eval.json)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not real_size" tests
+	$(BIN)/python -m pytest -q -m "not real_size and not scale" tests
 
 # The large GANs' real-data configs (cifar10, imagenet64) built, compiled and run for one
 # step at full size on mock data: 1.5-4 minutes of compiling, kept out of `make test`'s 10.
 test-real-size: $(STAMP)
 	$(BIN)/python -m pytest -q -m real_size tests
+
+# Scale-out end to end: 8 simulated devices against 1, two processes joined through
+# jax.distributed against one, sweeps killed and resumed (each its own processes).
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest -q -m scale tests
 
 # Unit tests only: everything but the `slow` end-to-end runs (≤ 2 minutes), one
 # pytest-xdist worker per core. `make test` stays one process: its conftest already runs

@@ -3,7 +3,7 @@
 A `genlab.errors.UserError`, and a mistake in the flags or `--config.KEY=VALUE`
 overrides (caught while parsing them), prints `error: MESSAGE` and exits with status 2;
 `--debug` shows its traceback instead. Every other exception is a bug and keeps its
-traceback.
+traceback. Every entry point also takes the multi-host flags of experiments.cluster.
 """
 
 import os
@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from absl import app, flags, logging
 
+from experiments import cluster
 from genlab.errors import UserError
 
 _DEBUG = flags.DEFINE_bool(
@@ -163,5 +164,8 @@ def guard(main: Callable[[list[str]], Any], debug: bool) -> Callable[[list[str]]
 
 def run_main(main: Callable[[list[str]], Any]) -> None:
   """app.run with one-line user errors, exit status 2 and a `--debug` escape hatch."""
+  def joined(argv):
+    cluster.initialize()  # a multi-host run joins its peers before touching a device
+    return main(argv)
   # --debug is read when main runs: the flags are parsed by then, not when wrapping.
-  app.run(lambda argv: guard(main, _DEBUG.value)(argv), flags_parser=parse_flags)
+  app.run(lambda argv: guard(joined, _DEBUG.value)(argv), flags_parser=parse_flags)

@@ -106,7 +106,8 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   fns = family.make(model, config, info)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
-  sharding.check_batch_size(config.data.eval_batch_size, mesh, "data.eval_batch_size")
+  if config.data.eval_batch_size <= 0:  # any positive size: evaluation pads to the devices
+    raise UserError(f"data.eval_batch_size must be positive, got {config.data.eval_batch_size}")
   return Experiment(config, info, train, test, model, family, fns, mesh)
 
 

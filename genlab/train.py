@@ -34,6 +34,18 @@ def _counted(fn, counts: dict, key):
   return wrapper
 
 
+def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | None = None):
+  """The family's train step for `stage`, jitted with explicit placement: the state
+  replicated in and out (donated, so it is updated in place), the batch split over the
+  mesh's `data` axis, the rng replicated. `compiles[stage]` counts its traces."""
+  replicated, split = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  step = functools.partial(fns.train_step, stage=stage)
+  if compiles is not None:
+    step = _counted(step, compiles, stage)
+  return jax.jit(step, in_shardings=(replicated, split, replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
         interrupt_at: int | None = None) -> dict:
   """Trains `config` in `workdir`, resuming from its newest checkpoint if any.
@@ -66,8 +78,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   start = int(state.step)
 
   compiles: dict = {}
-  train_step = {s: jax.jit(_counted(functools.partial(fns.train_step, stage=s), compiles, s),
-                           donate_argnums=0) for s in fns.stages}
+  train_step = {s: jit_train_step(fns, s, mesh, compiles) for s in fns.stages}
   eval_fns = {s: jax.jit(functools.partial(fns.eval_step, stage=s)) for s in fns.stages}
   visualize = {s: jax.jit(functools.partial(fns.visualize, stage=s)) for s in fns.stages}
   images_shown = exp.info["modality"] == "images"  # 2-D points get a scatter at evaluation

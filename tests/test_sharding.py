@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
+# Separate processes: make test-scale runs them, make test and make test-fast skip them.
+pytestmark = [pytest.mark.slow, pytest.mark.scale]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

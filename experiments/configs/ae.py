@@ -8,9 +8,16 @@ Variants (comma-separate them; `smoke` shrinks any of them to seconds):
 Fields: code=N sets the code size.
 
   python -m experiments.main --config=experiments/configs/ae.py:under --workdir=runs/ae
+
+Sweep (`sweep()` below; docs/sweeps.md): code size × learning rate, 4 points.
+
+  python -m experiments.sweep --config=experiments/configs/ae.py --workdir=runs/ae_sweep
 """
 
 from experiments.configs import presets
+from genlab import sweeps
+
+SWEEP_METRIC = ("test/mse", "min")
 
 
 def get_config(arg: str | None = None):
@@ -30,3 +37,12 @@ def get_config(arg: str | None = None):
     # test MSE, 5 -> 0.018, 10 -> 0.015).
     c.optim.learning_rate = 10.0
   return presets.finalize(c, variants)
+
+
+def sweep():
+  """Code size {16, 64} × learning rate {3e-4, 3e-3}, around the defaults (32, 1e-3).
+
+  Four points, so that the `smoke` sweep (tests/test_sweep.py) stays well under a minute
+  on 2 CPU cores; the full one trains 4 × ~30 s.
+  """
+  return sweeps.grid({"model.code_size": [16, 64], "optim.learning_rate": [3e-4, 3e-3]})

@@ -23,7 +23,9 @@ def evaluate_split(eval_fn, state, split: dict, batch_size: int, rng: jax.Array,
   Returns:
     {name: per-example values [N]}.
   """
-  local = sharding.local_batch_size(batch_size, mesh, "data.eval_batch_size")
+  # Rounded up to split over the devices: padded rows are dropped, so any size scores alike.
+  local = sharding.local_batch_size(sharding.round_up(batch_size, mesh), mesh,
+                                    "data.eval_batch_size")
   n_local = pipeline.num_examples(split)
   count = jax.process_count()
   sizes = [n_local] if count == 1 else [

@@ -24,15 +24,18 @@ from genlab.nn import blocks
 from genlab.nn.resample import ConvDownsample, ConvTransposeUpsample
 
 
-def _transpose_up(features: int, name: str) -> nn.Module:
+def _transpose_up(features: int, name: str, use_bias: bool = True) -> nn.Module:
   # Kernel 4, stride 2, explicit padding 2 = PyTorch's padding 1: H -> 2H.
   return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding=((2, 2), (2, 2)),
-                          name=name)
+                          use_bias=use_bias, name=name)
 
 
-UPSAMPLERS: dict[str, Callable[[int, str], nn.Module]] = {
-    "adjoint": lambda f, name: ConvTransposeUpsample(f, name=name),
-    "subpixel": lambda f, name: blocks.SubPixelUpsample(f, name=name),
+# (features, name, use_bias) -> a 2× upsampling layer.
+UPSAMPLERS: dict[str, Callable[..., nn.Module]] = {
+    "adjoint": lambda f, name, use_bias=True: ConvTransposeUpsample(f, use_bias=use_bias,
+                                                                    name=name),
+    "subpixel": lambda f, name, use_bias=True: blocks.SubPixelUpsample(f, use_bias=use_bias,
+                                                                       name=name),
     "transpose": _transpose_up,
 }
 # 'layer' and 'none' keep D's outputs per-example, which gradient penalties assume.
@@ -71,11 +74,13 @@ class DCGANGenerator(nn.Module):
     h0, w0 = blocks.bottom_hw(self.image_shape, len(self.channels))
     bn = lambda name: nn.BatchNorm(use_running_average=not train, momentum=_BN_MOMENTUM,
                                    name=name)
-    h = nn.Dense(h0 * w0 * self.channels[0], name="project")(
+    # No bias before a batch norm: its mean subtraction cancels it, so its gradient is
+    # zero up to rounding, which Adam would scale up to full-size noisy steps.
+    h = nn.Dense(h0 * w0 * self.channels[0], use_bias=False, name="project")(
         with_labels(z, labels, self.num_classes))
     h = nn.relu(bn("bn_project")(h)).reshape(z.shape[0], h0, w0, self.channels[0])
     for i, ch in enumerate(self.channels[1:]):
-      h = nn.relu(bn(f"bn_{i}")(up(ch, f"up_{i}")(h)))
+      h = nn.relu(bn(f"bn_{i}")(up(ch, f"up_{i}", use_bias=False)(h)))
     h = up(out_channels, f"up_{len(self.channels) - 1}")(h)
     return nn.sigmoid(blocks.center_crop(h, height, width))
 
@@ -107,12 +112,14 @@ class DCGANDiscriminator(nn.Module):
       return h
 
     h = x
+    # As in G, no bias where batch norm follows and cancels it.
+    bias = lambda normalized: not (normalized and self.norm == "batch")
     for i, ch in enumerate(self.channels):
       # nn.Conv's function, with gradients fast to differentiate again (penalties).
-      h = ConvDownsample(ch, name=f"down_{i}")(h)
+      h = ConvDownsample(ch, use_bias=bias(i > 0), name=f"down_{i}")(h)
       h = nn.leaky_relu(normalize(h, str(i)) if i else h, 0.2)
     for j in range(self.head_convs):
-      h = nn.Conv(h.shape[-1], (3, 3), padding=1, name=f"head_{j}")(h)
+      h = nn.Conv(h.shape[-1], (3, 3), padding=1, use_bias=bias(True), name=f"head_{j}")(h)
       h = nn.leaky_relu(normalize(h, f"head_{j}"), 0.2)
     h = h.reshape(h.shape[0], -1)
     logits = nn.Dense(1, name="logit")(h)[:, 0]

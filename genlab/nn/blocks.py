@@ -90,11 +90,12 @@ class SubPixelUpsample(nn.Module):
 
   features: int
   kernel_size: int = 3
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = (self.kernel_size, self.kernel_size)
-    x = nn.Conv(4 * self.features, k, padding="SAME", name="conv")(x)
+    x = nn.Conv(4 * self.features, k, padding="SAME", use_bias=self.use_bias, name="conv")(x)
     return depth_to_space(x, 2)
 
 
