@@ -22,8 +22,9 @@ def main(argv):
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   result = train.run(_CONFIG.value, _WORKDIR.value,
                      feature_net=features.for_training(_CONFIG.value))
-  summary = ", ".join(f"{k}={v:.5g}" for k, v in result.items() if k.startswith("test/"))
-  print(f"done: step {result['step']} in {_WORKDIR.value} {summary}")
+  summary = lambda r: ", ".join(f"{k}={v:.5g}" for k, v in r.items() if k.startswith("test/"))
+  for workdir, member in result.get("members", {_WORKDIR.value: result}).items():
+    print(f"done: step {result['step']} in {workdir} {summary(member)}")
 
 
 if __name__ == "__main__":

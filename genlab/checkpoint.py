@@ -33,8 +33,9 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return sorted(self._mngr.all_steps())
 
-  def restore(self, template):
-    """Restores the newest readable checkpoint shaped like `template`.
+  def restore(self, template, max_step: int | None = None):
+    """Restores the newest readable checkpoint shaped like `template` (of step at most
+    `max_step`, when given).
 
     `template` is a state, or a function step -> state for runs whose state changes
     shape with the step (networks that grow between stages): each checkpoint is then
@@ -48,7 +49,7 @@ class Checkpointer:
     Raises:
       CheckpointError: checkpoints exist but none could be read.
     """
-    steps = self.all_steps()
+    steps = [s for s in self.all_steps() if max_step is None or s <= max_step]
     if not steps:
       return None
     last_error = None

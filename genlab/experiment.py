@@ -12,7 +12,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from genlab import data, families, models, sharding
+from genlab import data, families, models, population, sharding
 from genlab.checkpoint import CheckpointError, Checkpointer
 from genlab.data import transforms
 from genlab.errors import UserError
@@ -85,6 +85,12 @@ class Experiment:
     return evaluate_split(self._eval_fns[stage], state, self.test if split is None else split,
                           batch_size or self.config.data.eval_batch_size, rng, self.mesh)
 
+  def for_config(self, config: ml_collections.ConfigDict, same_fns: bool) -> "Experiment":
+    """This experiment's data, model and mesh under `config` (a population member's),
+    which differs in its seed and, unless `same_fns`, in scalars the steps read."""
+    fns = self.fns if same_fns else self.family.make(self.model, config, self.info)
+    return dataclasses.replace(self, config=config, fns=fns)
+
   def __post_init__(self):
     self._eval_fns: dict = {}
 
@@ -139,7 +145,8 @@ def restore(workdir: str) -> tuple[Experiment, TrainState]:
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> str:
-  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=list)
+  return json.dumps(population.without_defaults(config.to_dict()), indent=2, sort_keys=True,
+                    default=list)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

@@ -4,6 +4,10 @@ Sections: setup -> state (fresh or restored, shaped by the checkpoint's stage) -
 compiled steps (one train step per stage) -> loop with periodic logging, evaluation,
 sample grids, growth between stages and checkpoints. Only process 0 writes metrics,
 images and config.json; every process takes part in the checkpoint.
+
+A population (genlab.population) is the same loop over K member runs whose states are
+stacked and stepped by one vmapped train step; everything a run writes, each member
+writes in its own workdir. With one member (every ordinary run) nothing is stacked.
 """
 
 import functools
@@ -13,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genlab import experiment, sharding
+from genlab import experiment, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.evaluation.split import evaluate_split, means
@@ -34,16 +38,41 @@ def _counted(fn, counts: dict, key):
   return wrapper
 
 
-def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | None = None):
+def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | None = None,
+                   members: int = 1, hparams: dict | None = None):
   """The family's train step for `stage`, jitted with explicit placement: the state
   replicated in and out (donated, so it is updated in place), the batch split over the
-  mesh's `data` axis, the rng replicated. `compiles[stage]` counts its traces."""
-  replicated, split = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  mesh's `data` axis, the rng replicated. `compiles[stage]` counts its traces.
+
+  With members > 1 it steps a population: states, batches and rngs carry a leading
+  member axis, and `hparams` ({key: [members] values}, or None) the swept scalar.
+  """
+  replicated = sharding.replicated(mesh)
   step = functools.partial(fns.train_step, stage=stage)
   if compiles is not None:
     step = _counted(step, compiles, stage)
-  return jax.jit(step, in_shardings=(replicated, split, replicated),
+  if members == 1:
+    return jax.jit(step, in_shardings=(replicated, sharding.batch_sharding(mesh), replicated),
+                   out_shardings=(replicated, replicated), donate_argnums=0)
+  vmapped = jax.vmap(lambda s, b, r, hp: step(s, b, r, hparams=hp or None))
+  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "data"))
+  return jax.jit(lambda s, b, r: vmapped(s, b, r, hparams or {}),
+                 in_shardings=(replicated, split, replicated),
                  out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def _restore(ckpts: list, exps: list) -> list:
+  """Each run's newest checkpoint, at a step they all have (a population killed between
+  its members' saves resumes from the last step every member saved), else a fresh state."""
+  limit = None
+  while True:
+    # A checkpoint holds the networks of its step's stage; restore reads it against them.
+    states = [ckpt.restore(lambda step, e=e: e.init_state(e.state_stage(step)), max_step=limit)
+              for ckpt, e in zip(ckpts, exps)]
+    steps = {0 if s is None else int(s.step) for s in states}
+    if len(steps) == 1:
+      return [e.init_state() if s is None else s for s, e in zip(states, exps)]
+    limit = min(steps)
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
@@ -53,94 +82,117 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   Args:
     config: a locked experiment config.
     workdir: output directory (config.json, metrics.jsonl, tensorboard/, samples/,
-      checkpoints/).
+      checkpoints/); a population's members each get a workdir inside it.
     feature_net: the dataset's FeatureNet (genlab.feature_nets.get), needed when the
       monitor scores image samples at each evaluation (`monitor.sample_scores`).
     interrupt_at: test hook; raise SimulatedInterrupt right after this step.
   Returns:
-    {'step', 'compiles': {stage: traces}, 'test/...': final test means}.
+    {'step', 'compiles': {stage: traces}, 'test/...': final test means}; for a
+    population, the test means of each member under 'members' {workdir: {...}}.
   """
   writes = sharding.is_writer()  # only process 0 writes files other than checkpoints
-  experiment.check_config(config, workdir)
+  group = population.members(config, workdir)  # [this run] or the population's members
+  k = len(group)
+  for m in group + ([population.Member(config, workdir)] if k > 1 else []):
+    experiment.check_config(m.config, m.workdir)
   exp = experiment.build(config)  # fails fast on bad names/data before touching workdir
+  hparams = population.hparams(config, group)  # the swept scalar's values, if any
+  exps = [exp] if k == 1 else [exp.for_config(m.config, hparams is None) for m in group]
+  if k > 1:
+    population.check_supported(exp.fns, jax.process_count())
   if writes:
-    experiment.write_or_check_config(config, workdir)
+    for m in group + ([population.Member(config, workdir)] if k > 1 else []):
+      experiment.write_or_check_config(m.config, m.workdir)
   tc, fns, mesh = config.train, exp.fns, exp.mesh
-  rngs = exp.rngs()
+  rngs = [e.rngs() for e in exps]
+  # The member axis: member(tree, i) is member i's part; one run is its own member 0.
+  member = (lambda tree, i: tree) if k == 1 else population.member
 
-  ckpt = Checkpointer(f"{workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
-  # A checkpoint holds the networks of its step's stage; restore reads it against them.
-  state = ckpt.restore(lambda step: exp.init_state(exp.state_stage(step)))
-  if state is None:
-    state = exp.init_state()
-  else:
-    print(f"resumed from step {int(state.step)} in {workdir}", file=sys.stderr)
-  start = int(state.step)
+  ckpts = [Checkpointer(f"{m.workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
+           for m in group]
+  states = _restore(ckpts, exps)
+  start = int(states[0].step)
+  if start:
+    print(f"resumed from step {start} in {workdir}", file=sys.stderr)
+  state = states[0] if k == 1 else jax.device_put(population.stack(states),
+                                                  sharding.replicated(mesh))
+  train_rng = rngs[0]["train"] if k == 1 else jnp.stack([r["train"] for r in rngs])
 
   compiles: dict = {}
-  train_step = {s: jit_train_step(fns, s, mesh, compiles) for s in fns.stages}
-  eval_fns = {s: jax.jit(functools.partial(fns.eval_step, stage=s)) for s in fns.stages}
-  visualize = {s: jax.jit(functools.partial(fns.visualize, stage=s)) for s in fns.stages}
+  train_step = {s: jit_train_step(fns, s, mesh, compiles, k, hparams) for s in fns.stages}
+  # Members that differ in a swept scalar evaluate with their own value (their own fns).
+  jitted = {id(e.fns): ({s: jax.jit(functools.partial(e.fns.eval_step, stage=s))
+                         for s in fns.stages},
+                        {s: jax.jit(functools.partial(e.fns.visualize, stage=s))
+                         for s in fns.stages}) for e in exps}
   images_shown = exp.info["modality"] == "images"  # 2-D points get a scatter at evaluation
   n_shown = sharding.local_batch_size(sharding.round_up(32, mesh), mesh)
-  shown = sharding.put_local_batch({k: v[:n_shown] for k, v in exp.test.items()}, mesh)
+  shown = sharding.put_local_batch({k_: v[:n_shown] for k_, v in exp.test.items()}, mesh)
 
-  def evaluate(step, stage):
-    per_example = evaluate_split(eval_fns[stage], state, exp.test,
-                                 config.data.eval_batch_size, rngs["eval"], mesh)
-    result = means(per_example, "test")
-    writer.scalars(step, result)
-    return result
-
-  writer = MetricWriter(workdir, resume_step=start, active=writes)
+  writers = [MetricWriter(m.workdir, resume_step=start, active=writes) for m in group]
   # None when the family has no monitor
-  monitor = LoopMonitor.build(exp, writer, start, feature_net)
+  monitors = [LoopMonitor.build(e, w, start, feature_net) for e, w in zip(exps, writers)]
   # Each process batches its own shard; the global batch is the processes' rows.
-  batches = pipeline.Prefetcher(
-      pipeline.train_batches(exp.train, sharding.local_batch_size(config.data.batch_size, mesh),
-                             config.seed), start,
-      put=lambda b: sharding.put_local_batch(b, mesh))
+  local = sharding.local_batch_size(config.data.batch_size, mesh)
+  if k == 1:
+    batches = pipeline.Prefetcher(pipeline.train_batches(exp.train, local, config.seed), start,
+                                  put=lambda b: sharding.put_local_batch(b, mesh))
+  else:  # each member draws its own order, from its own seed
+    batches = pipeline.Prefetcher(population.StackedBatches(
+        [pipeline.train_batches(exp.train, local, m.config.seed) for m in group]), start)
   progress = Progress(start, tc.num_steps)
   pending: list = []
-  result = {}
+  results: list = [{}] * k
   try:
     for step in range(start, tc.num_steps):
       stage = fns.stage_at(step)
-      state, metrics = train_step[stage](state, next(batches), rngs["train"])
+      state, metrics = train_step[stage](state, next(batches), train_rng)
       pending.append(metrics)
       done = step + 1
       last = done == tc.num_steps
       if done % tc.log_every == 0 or last:
         # One host sync per log interval, not per step.
-        stacked = jax.device_get(jax.tree.map(lambda *x: jnp.mean(jnp.stack(x)), *pending))
+        stacked = jax.device_get(
+            jax.tree.map(lambda *x: jnp.mean(jnp.stack(x), axis=0), *pending))
         pending = []
-        logged = {f"train/{k}": v for k, v in stacked.items()}
-        logged["train/steps_per_sec"] = progress.rate(done)
-        logged["train/stage"] = stage
-        writer.scalars(done, logged)
-        progress.update(done, f"loss {logged['train/loss']:.4f}")
-        if monitor:
-          monitor.log(done, logged)
+        rate = progress.rate(done)
+        for i in range(k):
+          logged = {f"train/{name}": member(v, i) for name, v in stacked.items()}
+          logged["train/steps_per_sec"] = rate
+          logged["train/stage"] = stage
+          writers[i].scalars(done, logged)
+          if monitors[i]:
+            monitors[i].log(done, logged)
+        progress.update(done, f"loss {float(jnp.mean(stacked['loss'])):.4f}")
       # Evaluation and grids see the stage just trained, before any growth.
-      if done % tc.eval_every == 0 or last:
-        result = evaluate(done, stage)
-        if monitor:
-          monitor.evaluate(done, state)
-      if images_shown and (done % tc.sample_every == 0 or last):
-        for name, images in sharding.gather(visualize[stage](state, shown)).items():
-          writer.images(done, name, images, ncol=8)
+      for i, e in enumerate(exps):
+        eval_fns, visualize = jitted[id(e.fns)]
+        if done % tc.eval_every == 0 or last:
+          per_example = evaluate_split(eval_fns[stage], member(state, i), exp.test,
+                                       config.data.eval_batch_size, rngs[i]["eval"], mesh)
+          results[i] = means(per_example, "test")
+          writers[i].scalars(done, results[i])
+          if monitors[i]:
+            monitors[i].evaluate(done, member(state, i))
+        if images_shown and (done % tc.sample_every == 0 or last):
+          for name, images in sharding.gather(visualize[stage](member(state, i), shown)).items():
+            writers[i].images(done, name, images, ncol=8)
       if not last and fns.stage_at(done) != stage:
         # Grown before the checkpoint, so a checkpoint at `done` holds the networks of
         # the stage its next step trains (what restore's template expects).
         # Placed like the rest of the state, so the next stage's step compiles once.
         state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
-      ckpt.save(done, state, force=last)
+      for i, ckpt in enumerate(ckpts):
+        ckpt.save(done, member(state, i), force=last)
       if interrupt_at is not None and done == interrupt_at:
         raise SimulatedInterrupt(f"interrupted after step {done}")
     if start >= tc.num_steps:
       print(f"nothing to train: {workdir} is already at step {start}", file=sys.stderr)
   finally:
     batches.close()
-    ckpt.close()
-    writer.close()
-  return {"step": int(state.step), "compiles": compiles, **result}
+    for closable in ckpts + writers:
+      closable.close()
+  out = {"step": int(member(state, 0).step), "compiles": compiles}
+  if k == 1:
+    return {**out, **results[0]}
+  return {**out, "members": {m.workdir: r for m, r in zip(group, results)}}

@@ -54,6 +54,10 @@ def base() -> ml_collections.ConfigDict:
   """Fields every experiment has (data, optimizer, loop cadence)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # K > 1: K runs (seeds seed..seed+K-1) trained in one vmapped step, each in
+  # WORKDIR/<name>; population_sweep 'KEY=v1,...,vK' also varies a traced scalar
+  # (genlab.population).
+  c.population, c.population_sweep = 1, ""
   c.step_family = ""
   c.data = ml_collections.ConfigDict(dict(
       name="mnist5k", data_dir="", batch_size=128, eval_batch_size=500, binarize=False,
