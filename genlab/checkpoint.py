@@ -70,11 +70,13 @@ class Checkpointer:
         f"{str(last_error).splitlines()[0][:200]}); the unreadable ones were moved to "
         "corrupt_*; rerun to start from scratch or restore a copy")
 
+  def due(self, step: int, force: bool = False) -> bool:
+    """Whether `save(step, ..., force)` would write a checkpoint."""
+    return (force or step % self.save_every == 0) and step not in self._mngr.all_steps()
+
   def save(self, step: int, state, force: bool = False) -> bool:
     """Saves asynchronously if `step` is on the interval (or `force`)."""
-    if not force and step % self.save_every:
-      return False
-    if step in self._mngr.all_steps():
+    if not self.due(step, force):
       return False
     return self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
 

@@ -133,6 +133,11 @@ def member(tree, i: int):
   return jax.tree.map(lambda x: x[i], tree)
 
 
+def splitter(k: int):
+  """A jitted stacked tree -> [member 0's tree, ...]: one dispatch, not one per leaf."""
+  return jax.jit(lambda tree: [member(tree, i) for i in range(k)])
+
+
 class StackedBatches:
   """Item i is every member's batch i (each from its own seeded order), stacked."""
 

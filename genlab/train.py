@@ -105,7 +105,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
       experiment.write_or_check_config(m.config, m.workdir)
   tc, fns, mesh = config.train, exp.fns, exp.mesh
   rngs = [e.rngs() for e in exps]
-  # The member axis: member(tree, i) is member i's part; one run is its own member 0.
+  # The member axis: split(state) is every member's state, member(tree, i) member i's
+  # part of host values; one run is its own member 0.
+  split = (lambda tree: [tree]) if k == 1 else population.splitter(k)
   member = (lambda tree, i: tree) if k == 1 else population.member
 
   ckpts = [Checkpointer(f"{m.workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
@@ -164,26 +166,32 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
           if monitors[i]:
             monitors[i].log(done, logged)
         progress.update(done, f"loss {float(jnp.mean(stacked['loss'])):.4f}")
+      evaluating = done % tc.eval_every == 0 or last
+      showing = images_shown and (done % tc.sample_every == 0 or last)
+      saving = ckpts[0].due(done, force=last)
+      states = split(state) if evaluating or showing or saving else []
       # Evaluation and grids see the stage just trained, before any growth.
-      for i, e in enumerate(exps):
+      for i, (e, member_state) in enumerate(zip(exps, states)):
         eval_fns, visualize = jitted[id(e.fns)]
-        if done % tc.eval_every == 0 or last:
-          per_example = evaluate_split(eval_fns[stage], member(state, i), exp.test,
+        if evaluating:
+          per_example = evaluate_split(eval_fns[stage], member_state, exp.test,
                                        config.data.eval_batch_size, rngs[i]["eval"], mesh)
           results[i] = means(per_example, "test")
           writers[i].scalars(done, results[i])
           if monitors[i]:
-            monitors[i].evaluate(done, member(state, i))
-        if images_shown and (done % tc.sample_every == 0 or last):
-          for name, images in sharding.gather(visualize[stage](member(state, i), shown)).items():
+            monitors[i].evaluate(done, member_state)
+        if showing:
+          for name, images in sharding.gather(visualize[stage](member_state, shown)).items():
             writers[i].images(done, name, images, ncol=8)
       if not last and fns.stage_at(done) != stage:
         # Grown before the checkpoint, so a checkpoint at `done` holds the networks of
         # the stage its next step trains (what restore's template expects).
         # Placed like the rest of the state, so the next stage's step compiles once.
         state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
-      for i, ckpt in enumerate(ckpts):
-        ckpt.save(done, member(state, i), force=last)
+      if saving:
+        states = split(state)  # a grown state replaces the one split above
+        for ckpt, member_state in zip(ckpts, states):
+          ckpt.save(done, member_state, force=last)
       if interrupt_at is not None and done == interrupt_at:
         raise SimulatedInterrupt(f"interrupted after step {done}")
     if start >= tc.num_steps:
@@ -192,7 +200,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
     batches.close()
     for closable in ckpts + writers:
       closable.close()
-  out = {"step": int(member(state, 0).step), "compiles": compiles}
+  out = {"step": int(split(state)[0].step), "compiles": compiles}
   if k == 1:
     return {**out, **results[0]}
   return {**out, "members": {m.workdir: r for m, r in zip(group, results)}}
