@@ -158,7 +158,7 @@ def guard(main: Callable[[list[str]], Any], debug: bool) -> Callable[[list[str]]
     except UserError as e:
       if debug:
         raise
-      fail(_one_line(e))
+      fail(_one_line(e), getattr(e, "exit_code", 2))  # 143/130: stopped by a signal
   return guarded
 
 

@@ -7,12 +7,14 @@ import dataclasses
 import functools
 import json
 import os
+import sys
+import time
 
 import jax
 import ml_collections
 import numpy as np
 
-from genlab import data, families, models, population, sharding
+from genlab import data, families, guards, models, population, sharding
 from genlab.checkpoint import CheckpointError, Checkpointer
 from genlab.data import transforms
 from genlab.errors import UserError
@@ -97,6 +99,7 @@ class Experiment:
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data and builds model, step family and mesh for `config`."""
+  guards.validate(config)
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
   # Each process reads only its own shard of each split.
@@ -141,6 +144,9 @@ def restore(workdir: str) -> tuple[Experiment, TrainState]:
     ckpt.close()
   if state is None:
     raise CheckpointError(hint)
+  if not guards.all_finite(state.params):
+    raise guards.NonFiniteError(f"the checkpoint of step {int(state.step)} in {ckpt_dir} holds "
+                                "NaN or infinite parameters; nothing to evaluate or sample")
   return exp, state
 
 
@@ -149,42 +155,79 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
                     default=list)
 
 
+# Fields that set only how long a run is and how often it logs, evaluates and saves: a
+# rerun may change them (to extend a finished run, say), and config.json records it.
+RESUMABLE = tuple(f"train.{f}" for f in ("num_steps", "log_every", "eval_every",
+                                          "sample_every", "checkpoint_every",
+                                          "keep_checkpoints"))
+HISTORY = "_history"  # config.json's list of such changes; not a config field
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a workdir was trained with, locked."""
+  """The config a workdir was trained with (its latest run-length fields), locked."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise UserError(f"{path} not found; is {workdir!r} a genlab workdir? "
                     "train one with python -m experiments.main first")
   with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
+    saved = json.load(f)
+  saved.pop(HISTORY, None)
+  config = ml_collections.ConfigDict(saved)
   config.lock()
   return config
 
 
+def _compare(config: ml_collections.ConfigDict, workdir: str):
+  """(saved dict or None, new dict, {changed resumable key: [old, new]}); raises
+  ConfigMismatchError if any other field differs."""
+  path = os.path.join(workdir, "config.json")
+  new = json.loads(config_to_json(config))
+  if not os.path.exists(path):
+    return None, new, {}
+  with open(path) as f:
+    old = json.load(f)
+  history = old.pop(HISTORY, [])
+  diff = sorted(_diff_keys(old, new))
+  refused = [k for k in diff if k not in RESUMABLE]
+  if refused:
+    raise ConfigMismatchError(
+        f"{workdir!r} holds a run with a different config (differs in: "
+        f"{', '.join(refused[:6])}); use a new --workdir or rerun with the same config "
+        f"(only {', '.join(RESUMABLE)} may change)")
+  changes = {k: [_lookup(old, k), _lookup(new, k)] for k in diff}
+  old[HISTORY] = history
+  return old, new, changes
+
+
+def _lookup(tree: dict, key: str):
+  for part in key.split("."):
+    tree = tree[part]
+  return tree
+
+
 def check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Raises ConfigMismatchError if `workdir` holds a run with a different config."""
-  path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    write_or_check_config(config, workdir)
+  _compare(config, workdir)
 
 
 def write_or_check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Writes config.json, or refuses a workdir that holds a different config."""
+  """Writes config.json, or refuses a workdir that holds a different config. A change of
+  the RESUMABLE fields only is accepted: config.json takes the new values and its
+  `_history` lists each change with the time of the run that made it."""
   path = os.path.join(workdir, "config.json")
-  text = config_to_json(config)
-  if os.path.exists(path):
-    with open(path) as f:
-      old = json.load(f)
-    new = json.loads(text)
-    if old != new:
-      diff = sorted(_diff_keys(old, new))
-      raise ConfigMismatchError(
-          f"{workdir!r} holds a run with a different config (differs in: "
-          f"{', '.join(diff[:6])}); use a new --workdir or rerun with the same config")
+  old, new, changes = _compare(config, workdir)
+  if old is not None and not changes:
     return
+  if changes:
+    new[HISTORY] = old[HISTORY] + [{"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                     "changed": changes}]
+    print(f"{workdir}: {', '.join(f'{k} {a} -> {b}' for k, (a, b) in changes.items())} "
+          "(recorded in config.json)", file=sys.stderr)
   os.makedirs(workdir, exist_ok=True)
-  with open(path, "w") as f:
-    f.write(text)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(json.dumps(new, indent=2, sort_keys=True, default=list))
+  os.replace(tmp, path)
 
 
 def _diff_keys(a, b, prefix=""):

@@ -10,6 +10,7 @@ stacked and stepped by one vmapped train step; everything a run writes, each mem
 writes in its own workdir. With one member (every ordinary run) nothing is stacked.
 """
 
+import contextlib
 import functools
 import sys
 
@@ -17,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from genlab import experiment, population, sharding
+from genlab import experiment, guards, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.evaluation.split import evaluate_split, means
@@ -75,6 +76,11 @@ def _restore(ckpts: list, exps: list) -> list:
     limit = min(steps)
 
 
+def _kept(ckpts) -> str:
+  steps = ckpts[0].all_steps()
+  return f"the newest checkpoint (step {steps[-1]}) is kept" if steps else "no checkpoint saved"
+
+
 def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
         interrupt_at: int | None = None) -> dict:
   """Trains `config` in `workdir`, resuming from its newest checkpoint if any.
@@ -92,17 +98,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
   """
   writes = sharding.is_writer()  # only process 0 writes files other than checkpoints
   group = population.members(config, workdir)  # [this run] or the population's members
-  k = len(group)
-  for m in group + ([population.Member(config, workdir)] if k > 1 else []):
+  runs = group + ([population.Member(config, workdir)] if len(group) > 1 else [])
+  for m in runs:
     experiment.check_config(m.config, m.workdir)
   exp = experiment.build(config)  # fails fast on bad names/data before touching workdir
+  if len(group) > 1:
+    population.check_supported(exp.fns, jax.process_count())
+  with contextlib.ExitStack() as held:
+    if writes:  # one run per workdir, checked before anything is written there
+      for m in runs:
+        held.enter_context(guards.WorkdirLock(m.workdir))
+      for m in runs:
+        experiment.write_or_check_config(m.config, m.workdir)
+    signals = held.enter_context(guards.StopSignals())
+    return _train(config, workdir, exp, group, signals, feature_net, interrupt_at)
+
+
+def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> dict:
+  """run()'s loop, once the workdirs are locked and their configs written."""
+  writes = sharding.is_writer()
+  k = len(group)
   hparams = population.hparams(config, group)  # the swept scalar's values, if any
   exps = [exp] if k == 1 else [exp.for_config(m.config, hparams is None) for m in group]
-  if k > 1:
-    population.check_supported(exp.fns, jax.process_count())
-  if writes:
-    for m in group + ([population.Member(config, workdir)] if k > 1 else []):
-      experiment.write_or_check_config(m.config, m.workdir)
   tc, fns, mesh = config.train, exp.fns, exp.mesh
   rngs = [e.rngs() for e in exps]
   # The member axis: split(state) is every member's state, member(tree, i) member i's
@@ -166,6 +183,11 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
           if monitors[i]:
             monitors[i].log(done, logged)
         progress.update(done, f"loss {float(jnp.mean(stacked['loss'])):.4f}")
+        bad = guards.first_non_finite(stacked)
+        if bad:
+          raise guards.NonFiniteError(
+              f"step {done}: train/{bad} is NaN or infinite (in the last {tc.log_every} "
+              f"steps); stopped, {_kept(ckpts)}; lower the learning rate and rerun")
       evaluating = done % tc.eval_every == 0 or last
       showing = images_shown and (done % tc.sample_every == 0 or last)
       saving = ckpts[0].due(done, force=last)
@@ -188,10 +210,17 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
         # the stage its next step trains (what restore's template expects).
         # Placed like the rest of the state, so the next stage's step compiles once.
         state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
-      if saving:
+      stopping = signals.requested is not None and not last
+      if saving or stopping:
         states = split(state)  # a grown state replaces the one split above
+        if not guards.all_finite(states):  # never overwrite good checkpoints with NaNs
+          raise guards.NonFiniteError(
+              f"step {done}: the state went NaN or infinite; not saved, {_kept(ckpts)}; "
+              "lower the learning rate and rerun")
         for ckpt, member_state in zip(ckpts, states):
-          ckpt.save(done, member_state, force=last)
+          ckpt.save(done, member_state, force=last or stopping)
+      if stopping:
+        raise signals.stopped(done, workdir)
       if interrupt_at is not None and done == interrupt_at:
         raise SimulatedInterrupt(f"interrupted after step {done}")
     if start >= tc.num_steps:

@@ -1,6 +1,7 @@
 """Run outputs: metrics.jsonl, TensorBoard events, PNG grids, a progress line."""
 
 import json
+import logging
 import math
 import os
 import sys
@@ -8,6 +9,8 @@ import time
 
 import numpy as np
 from PIL import Image
+
+from genlab.errors import UserError
 
 
 def image_grid(images: np.ndarray, ncol: int | None = None, pad: int = 1) -> np.ndarray:
@@ -30,12 +33,27 @@ def save_png(path: str, grid: np.ndarray, scale: int = 2) -> None:
 
 
 def read_metrics(workdir: str) -> list[dict]:
-  """Every record of `workdir/metrics.jsonl`, in order."""
+  """Every record of `workdir/metrics.jsonl`, in order.
+
+  A torn last line (a kill in mid-write) is dropped with one warning; the step it held
+  is recomputed by the resumed run. Any other unreadable line is a UserError that names
+  the file and the line.
+  """
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [(i, line) for i, line in enumerate(f, 1) if line.strip()]
+  records = []
+  for n, (i, line) in enumerate(lines):
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      if n < len(lines) - 1:
+        raise UserError(f"{path} line {i} is not JSON; repair or delete the line") from None
+      logging.warning("%s: dropped a torn last line (line %d), written when the run was "
+                      "killed", path, i)
+  return records
 
 
 class MetricWriter:

@@ -51,7 +51,7 @@ def test_population_members_equal_separate_runs(tmp_path):
   result = train.run(_ae(population=k), str(tmp_path / "pop"))
   assert result["compiles"] == {0: 1}  # one vmapped step for all eight
   names = sorted(os.listdir(tmp_path / "pop"))
-  assert names == sorted(["config.json"] + [f"seed={s}" for s in range(k)])
+  assert names == sorted(["config.json", "run.lock"] + [f"seed={s}" for s in range(k)])
   for seed in (0, 3, 7):
     alone = str(tmp_path / f"alone{seed}")
     train.run(_ae(seed=seed), alone)
