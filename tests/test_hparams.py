@@ -1,6 +1,7 @@
 """Traced hyperparameters: the scalars a sweep or population varies (learning rates, β,
 loss weights) passed as traced values give the run the config with those values gives,
-and vmap over them trains a population in one step."""
+so vmap over them can train a population in one step (tests/test_population.py runs
+one through the loop)."""
 
 import functools
 
@@ -52,22 +53,6 @@ def test_traced_learning_rate_and_beta_equal_the_config_values():
   _, configured = _run(_vae(lr=3e-3, beta=0.25), IMAGES, batch)
   # Equal to the run configured with those values, not to the config's own 1e-3 / 1.0.
   _close(traced.params, configured.params, rtol=2e-5, atol=1e-6)
-
-
-def test_a_population_is_one_vmapped_step():
-  batch = _batch()
-  config = _vae()
-  fns = families.make_fns(config, models.build(config.model, IMAGES), IMAGES)
-  state = jax.jit(fns.init)(jax.random.key(0), batch)
-  lrs = jnp.asarray([1e-3, 4e-3])
-  population = jax.tree.map(lambda x: jnp.stack([x, x]), state)
-  step = jax.jit(jax.vmap(
-      lambda s, lr: fns.train_step(s, batch, jax.random.key(1),
-                                   hparams={"optim.learning_rate": lr})[0]))
-  population = step(population, lrs)
-  for i, lr in enumerate([1e-3, 4e-3]):
-    _, alone = _run(_vae(lr=lr), IMAGES, batch, steps=1)
-    _close(jax.tree.map(lambda x: x[i], population.params), alone.params, rtol=2e-5, atol=1e-6)
 
 
 def test_game_loss_weights_and_player_learning_rates_trace():

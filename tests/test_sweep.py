@@ -190,6 +190,7 @@ def test_unknown_override_key_is_one_line_and_runs_nothing(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.scale
 def test_config_without_sweep_and_a_root_of_another_sweep_are_refused(tmp_path):
   proc = _sweep("experiments/configs/gan.py", tmp_path / "r1")
   assert proc.returncode == 2 and "experiments/configs/gan.py defines no sweep()" in proc.stderr
@@ -204,6 +205,7 @@ def test_config_without_sweep_and_a_root_of_another_sweep_are_refused(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.scale
 def test_collect_reads_eval_json_of_evaluated_points(tmp_path):
   root, points = tmp_path / "root", ae.sweep()
   names = sweeps.validate(points)
