@@ -30,6 +30,7 @@ from absl import flags
 from experiments import cli
 from genlab import sweeps
 from genlab.errors import UserError
+from genlab.writers import read_metrics
 
 _CONFIG = flags.DEFINE_string("config", None, "experiments/configs/NAME.py[:ARGS], whose "
                               "module defines sweep()")
@@ -270,12 +271,8 @@ def _metrics(sweep: Sweep, i: int) -> dict:
     with open(os.path.join(sweep.dir(i), "eval.json")) as f:
       return {k: v for k, v in json.load(f).items() if scalar(v) and k != "step"}
   metrics = {}
-  path = os.path.join(sweep.dir(i), "metrics.jsonl")
-  if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        if line.strip():
-          metrics.update({k: v for k, v in json.loads(line).items() if scalar(v) and k != "step"})
+  for record in read_metrics(sweep.dir(i)):
+    metrics.update({k: v for k, v in record.items() if scalar(v) and k != "step"})
   return metrics
 
 

@@ -22,6 +22,7 @@ import threading
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from genlab.errors import UserError
 
@@ -76,10 +77,10 @@ def all_finite(tree) -> bool:
 
 
 def first_non_finite(metrics: dict) -> str | None:
-  """The name of the first metric (sorted) that is NaN or infinite, else None."""
+  """The name of the first host metric (sorted) that is NaN or infinite, else None."""
   for name in sorted(metrics):
-    value = jnp.asarray(metrics[name])
-    if jnp.issubdtype(value.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(value))):
+    value = np.asarray(metrics[name])
+    if np.issubdtype(value.dtype, np.inexact) and not np.all(np.isfinite(value)):
       return name
   return None
 

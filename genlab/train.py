@@ -17,6 +17,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from genlab import experiment, guards, population, sharding
 from genlab.checkpoint import Checkpointer
@@ -182,7 +183,7 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
           writers[i].scalars(done, logged)
           if monitors[i]:
             monitors[i].log(done, logged)
-        progress.update(done, f"loss {float(jnp.mean(stacked['loss'])):.4f}")
+        progress.update(done, f"loss {float(np.mean(stacked['loss'])):.4f}")
         bad = guards.first_non_finite(stacked)
         if bad:
           raise guards.NonFiniteError(
@@ -210,9 +211,10 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
         # the stage its next step trains (what restore's template expects).
         # Placed like the rest of the state, so the next stage's step compiles once.
         state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
+        states = split(state)
       stopping = signals.requested is not None and not last
       if saving or stopping:
-        states = split(state)  # a grown state replaces the one split above
+        states = states or split(state)  # a signal may come between evaluations
         if not guards.all_finite(states):  # never overwrite good checkpoints with NaNs
           raise guards.NonFiniteError(
               f"step {done}: the state went NaN or infinite; not saved, {_kept(ckpts)}; "
@@ -229,7 +231,7 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
     batches.close()
     for closable in ckpts + writers:
       closable.close()
-  out = {"step": int(split(state)[0].step), "compiles": compiles}
+  out = {"step": int(member(jax.device_get(state.step), 0)), "compiles": compiles}
   if k == 1:
     return {**out, **results[0]}
   return {**out, "members": {m.workdir: r for m, r in zip(group, results)}}
