@@ -237,6 +237,21 @@ def test_each_epoch_covers_every_example_once():
   assert not np.array_equal(epochs[0], np.arange(50))  # shuffled at all
   with pytest.raises(ValueError, match="exceeds"):
     pipeline.train_batches({"image": images, "label": labels}, 51, seed=0)
+  with pytest.raises(IndexError):
+    ds[-1]
+
+
+@pytest.mark.parametrize("n,batch,seed", [(50, 10, 0), (1438, 128, 7), (4000, 96, 2**32 - 3)])
+def test_train_batches_follow_grains_shuffle_order(n, batch, seed):
+  """The vectorized epoch permutation is grain's per-element shuffle, bit for bit,
+  including batches that straddle epochs and the per-epoch seed's 2**32 wrap-around."""
+  import grain
+  labels = np.arange(n, dtype=np.int64)
+  ours = pipeline.train_batches({"label": labels}, batch, seed)
+  ref = grain.MapDataset.range(n).shuffle(seed=seed).repeat().batch(batch, drop_remainder=True)
+  per_epoch = n // batch + 1
+  for i in (0, 1, per_epoch - 1, per_epoch, 3 * per_epoch + 1, 1000):
+    np.testing.assert_array_equal(ours[i]["label"], ref[i])
 
 
 def test_prefetcher_starts_at_step_and_eval_batches_pad():
