@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 CONFIG ?= experiments/configs/vae.py:conv
 
-.PHONY: train test test-fast test-real-size test-scale install clean
+.PHONY: train test test-fast test-real-size test-scale faults install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-scale: $(STAMP)
 # the entry-point commands in the background, next to the in-process tests.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+
+# Fault injection: 20 trials per family (AE, VAE, GAN), each five SIGKILLs at random
+# points and resumes, compared bit for bit with an uninterrupted run (tests/fault_injection.py).
+faults: $(STAMP)
+	$(BIN)/python tests/fault_injection.py --trials=20
 
 clean:
 	rm -rf $(VENV) runs

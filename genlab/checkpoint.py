@@ -5,13 +5,23 @@ EMA copies, extra state); the data position is the step itself (the input order 
 pure function of seed and step), and so is the stage (the template of a growing
 network is built from the stage of the checkpoint's step), so restoring the state
 resumes the run exactly.
+
+Each checkpoint also has a checksum file, `checksums/STEP.json`: the CRC-32 of every
+array's bytes, taken from the state as it was saved. Orbax restores a checkpoint whose
+data files were altered in place (same size, flipped bytes) without complaint when the
+damage lands inside an array; the checksums catch it, and the checkpoint is then treated
+like an unreadable one: moved aside, one warning line, and the next older one is tried.
 """
 
+import contextlib
+import json
 import logging
 import os
 import time
+import zlib
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from genlab.errors import UserError
@@ -21,12 +31,39 @@ class CheckpointError(UserError):
   """No checkpoint in a directory could be read."""
 
 
+class ChecksumMismatch(Exception):
+  """A restored checkpoint's arrays differ from the checksums taken when it was saved."""
+
+
+def checksums(state) -> dict[str, str]:
+  """{tree path: CRC-32 of the array's bytes} of every leaf of a (host or device) state."""
+  leaves = jax.tree_util.tree_flatten_with_path(jax.device_get(state))[0]
+  return {jax.tree_util.keystr(path): f"{zlib.crc32(np.ascontiguousarray(leaf).tobytes()):08x}"
+          for path, leaf in leaves}
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax and its asyncio tasks log every failed read at length (a deleted manifest gave
+  50 tracebacks); a fallback says what happened in one line of its own instead."""
+  loggers = [logging.getLogger(name) for name in ("absl", "asyncio", "orbax", "")]
+  levels = [lg.level for lg in loggers]
+  for lg in loggers:
+    lg.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    for lg, level in zip(loggers, levels):
+      lg.setLevel(level)
+
+
 class Checkpointer:
   """Saves every `save_every` steps (plus forced saves), keeps the last `keep`."""
 
   def __init__(self, directory: str, save_every: int, keep: int):
     self.directory = os.path.abspath(directory)
     self.save_every = save_every
+    self._sums = os.path.join(self.directory, "checksums")
     self._mngr = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
@@ -57,18 +94,55 @@ class Checkpointer:
       shaped = template(step) if callable(template) else template
       abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, shaped)
       try:
-        return self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        with _quiet_orbax():
+          state = self._mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+        self._verify(step, state)
+        return state
       except Exception as e:  # orbax raises many types for truncated/garbled files
         last_error = e
         aside = os.path.join(self.directory, f"corrupt_{step}_{int(time.time())}")
-        logging.warning("checkpoint %d unreadable (%s); moved to %s, trying an older one",
-                        step, str(e).splitlines()[0][:200], aside)
+        what = "does not match its checksums" if isinstance(e, ChecksumMismatch) else "unreadable"
+        logging.warning("checkpoint %d %s (%s); moved to %s, trying an older one",
+                        step, what, (str(e).splitlines() or [type(e).__name__])[0][:200], aside)
         os.rename(os.path.join(self.directory, str(step)), aside)
         self._mngr.reload()
     raise CheckpointError(
         f"no readable checkpoint in {self.directory} (last error: "
         f"{str(last_error).splitlines()[0][:200]}); the unreadable ones were moved to "
         "corrupt_*; rerun to start from scratch or restore a copy")
+
+  def _verify(self, step: int, state) -> None:
+    """Raises ChecksumMismatch unless `state` has the checksums saved with `step`.
+
+    A checkpoint without a checksum file (written before they existed) is accepted.
+    """
+    try:
+      with open(os.path.join(self._sums, f"{step}.json")) as f:
+        saved = json.load(f)
+    except FileNotFoundError:
+      return
+    except (OSError, ValueError) as e:
+      raise ChecksumMismatch(f"its checksum file is unreadable: {e}") from e
+    got = checksums(state)
+    bad = sorted(k for k in saved.keys() | got.keys() if saved.get(k) != got.get(k))
+    if bad:
+      raise ChecksumMismatch(f"{len(bad)} of {len(saved)} arrays differ, e.g. {bad[0]}")
+
+  def _write_checksums(self, step: int, state) -> None:
+    """checksums/STEP.json, written whole (rename) before the checkpoint can commit;
+    the files of steps older than every kept checkpoint are removed."""
+    if jax.process_index() != 0:
+      return
+    os.makedirs(self._sums, exist_ok=True)
+    path = os.path.join(self._sums, f"{step}.json")
+    with open(path + ".tmp", "w") as f:
+      json.dump(checksums(state), f)
+    os.replace(path + ".tmp", path)
+    kept = self.all_steps()
+    for name in os.listdir(self._sums):
+      stem = name.split(".")[0]
+      if stem.isdigit() and kept and int(stem) < kept[0]:
+        os.remove(os.path.join(self._sums, name))
 
   def due(self, step: int, force: bool = False) -> bool:
     """Whether `save(step, ..., force)` would write a checkpoint."""
@@ -78,6 +152,7 @@ class Checkpointer:
     """Saves asynchronously if `step` is on the interval (or `force`)."""
     if not self.due(step, force):
       return False
+    self._write_checksums(step, state)
     return self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
 
   def close(self):

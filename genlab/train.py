@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genlab import experiment, guards, population, sharding
+from genlab import experiment, faults, guards, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.evaluation.split import evaluate_split, means
@@ -169,6 +169,7 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
       state, metrics = train_step[stage](state, next(batches), train_rng)
       pending.append(metrics)
       done = step + 1
+      faults.point(done, "step")
       last = done == tc.num_steps
       if done % tc.log_every == 0 or last:
         # One host sync per log interval, not per step.
@@ -221,6 +222,7 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
               "lower the learning rate and rerun")
         for ckpt, member_state in zip(ckpts, states):
           ckpt.save(done, member_state, force=last or stopping)
+        faults.point(done, "save")
       if stopping:
         raise signals.stopped(done, workdir)
       if interrupt_at is not None and done == interrupt_at:

@@ -72,8 +72,10 @@ class MetricWriter:
     os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
     self._path = os.path.join(workdir, "metrics.jsonl")
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
-    with open(self._path, "w") as f:
+    # Rewritten whole and renamed: a kill during the rewrite leaves the old file intact.
+    with open(self._path + ".tmp", "w") as f:
       f.writelines(json.dumps(r) + "\n" for r in kept)
+    os.replace(self._path + ".tmp", self._path)
     self._file = open(self._path, "a")
     from tensorboardX import SummaryWriter  # TF-free event writer
     # purge_step makes TensorBoard drop events ≥ resume_step left by the interrupted run.

@@ -89,14 +89,19 @@ class Zygote:
         start_new_session=True)  # its own process group, so kill() takes the child too
     self._buffer = b""
 
-  def run(self, module: str, args: list[str], cwd: str,
-          timeout: float) -> subprocess.CompletedProcess:
-    """Like subprocess.run([python, -m, module, *args], capture_output=True, text=True)."""
+  def run(self, module: str, args: list[str], cwd: str, timeout: float,
+          extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    """Like subprocess.run([python, -m, module, *args], capture_output=True, text=True).
+
+    `extra_env` is added to the command's environment only; it must hold variables
+    read at run time, not at import (those were read by the zygote already).
+    """
     command = [sys.executable, "-m", module, *args]
     deadline = time.monotonic() + timeout  # the first command also waits for the imports
     with tempfile.TemporaryDirectory(prefix="zygote") as tmp:
       out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
-      request = dict(module=module, args=list(args), cwd=str(cwd), env=self.env,
+      request = dict(module=module, args=list(args), cwd=str(cwd),
+                     env={**self.env, **(extra_env or {})},
                      stdout=out, stderr=err)
       self._proc.stdin.write((json.dumps(request) + "\n").encode())
       self._proc.stdin.flush()

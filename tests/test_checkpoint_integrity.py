@@ -1,0 +1,93 @@
+"""Checkpoints that were damaged on disk are detected and skipped, with one warning line:
+flipped bytes (caught by the checksums saved with each checkpoint) and missing files."""
+
+import logging
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import load_config
+from genlab import checkpoint, experiment, train
+
+
+@pytest.fixture(scope="module")
+def run_with_two_checkpoints(tmp_path_factory):
+  config = load_config("ae", "smoke")
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size = "digits", 120
+    config.model.hidden = (32,)
+    config.train.update(num_steps=20, checkpoint_every=10, keep_checkpoints=5)
+  workdir = str(tmp_path_factory.mktemp("ckpt") / "w")
+  train.run(config, workdir)
+  return workdir
+
+
+def _copy(workdir, tmp_path) -> str:
+  import shutil  # pylint: disable=import-outside-toplevel
+  dst = str(tmp_path / "copy")
+  shutil.copytree(workdir, dst)
+  return dst
+
+
+def _files(step_dir: str) -> list[str]:
+  return [os.path.join(root, f) for root, _, names in os.walk(step_dir) for f in names]
+
+
+def _restore_with_log(workdir, caplog, capfd):
+  caplog.clear()
+  with caplog.at_level(logging.WARNING):
+    _, state = experiment.restore(workdir)
+  warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+  return state, warnings, capfd.readouterr().err
+
+
+def test_checksums_are_saved_and_match_the_restored_state(run_with_two_checkpoints):
+  _, state = experiment.restore(run_with_two_checkpoints)
+  sums_dir = os.path.join(run_with_two_checkpoints, "checkpoints", "checksums")
+  assert sorted(os.listdir(sums_dir)) == ["10.json", "20.json"]
+  import json  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(sums_dir, "20.json")) as f:
+    assert json.load(f) == checkpoint.checksums(state)
+  # Any changed bit changes a leaf's checksum.
+  leaves = jax.tree.leaves(state)
+  flipped = jax.tree.unflatten(jax.tree.structure(state),
+                               [np.asarray(leaves[0]) * -1.0001] + leaves[1:])
+  assert checkpoint.checksums(flipped) != checkpoint.checksums(state)
+
+
+def test_flipped_bytes_fall_back_to_the_previous_checkpoint(run_with_two_checkpoints, tmp_path,
+                                                           caplog, capfd):
+  workdir = _copy(run_with_two_checkpoints, tmp_path)
+  newest = os.path.join(workdir, "checkpoints", "20")
+  # The largest file holds the arrays; the same size, bytes inverted in its middle.
+  data = max(_files(newest), key=os.path.getsize)
+  with open(data, "r+b") as f:
+    size = os.path.getsize(data)
+    f.seek(size // 2)
+    chunk = f.read(64)
+    f.seek(size // 2)
+    f.write(bytes(b ^ 0xFF for b in chunk))
+  assert os.path.getsize(data) == size
+  state, warnings, err = _restore_with_log(workdir, caplog, capfd)
+  assert int(state.step) == 10
+  # Orbax itself restores these bytes without complaint; the checksums refuse them.
+  assert len(warnings) == 1
+  assert warnings[0].startswith("checkpoint 20 does not match its checksums"), warnings
+  assert "Traceback" not in err
+  assert sorted(d for d in os.listdir(os.path.join(workdir, "checkpoints"))
+                if d.isdigit()) == ["10"]
+
+
+def test_a_deleted_manifest_falls_back_quietly(run_with_two_checkpoints, tmp_path, caplog,
+                                              capfd):
+  workdir = _copy(run_with_two_checkpoints, tmp_path)
+  newest = os.path.join(workdir, "checkpoints", "20")
+  for path in _files(newest):
+    if os.path.basename(path) == "manifest.ocdbt":
+      os.remove(path)
+  state, warnings, err = _restore_with_log(workdir, caplog, capfd)
+  assert int(state.step) == 10
+  assert len(warnings) == 1 and "unreadable" in warnings[0]
+  assert "Traceback" not in err and len(err.splitlines()) <= 2, err[-3000:]
