@@ -8,11 +8,12 @@ to ROOT/anomaly.json, ROOT/anomaly.md and ROOT/anomaly.png. See genlab/anomaly.p
 for the protocol and how training steps are scaled to one class.
 """
 
+import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
 from experiments import cli
-from genlab import anomaly
+from genlab import anomaly, data, experiment
 from genlab.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/NAME.py[:ARGS]",
@@ -37,10 +38,31 @@ def parse_classes(values: list[str] | None) -> list[int] | None:
   return classes
 
 
+def check_class_batches(config, classes: list[int] | None) -> None:
+  """A one-line UserError when a class to train has fewer training images than
+  data.batch_size: each class trains alone, and anomaly.run finds out only after it
+  recorded ROOT/anomaly_config.json (which a corrected rerun would then refuse)."""
+  data_dir = config.data.data_dir or None
+  info = data.dataset_info(config.data.name, data_dir)
+  if info["num_classes"] < 2:
+    return  # anomaly.run says why that cannot work
+  labels = data.load_arrays(config.data.name, "train", data_dir)[1]
+  for c in classes or range(info["num_classes"]):
+    n = int(np.sum(labels == c))
+    if 0 < n < config.data.batch_size:  # out-of-range classes: anomaly.run names them
+      raise UserError(f"data.batch_size {config.data.batch_size} exceeds the {n} training "
+                      f"examples of class {c} of {config.data.name!r}, which trains alone; "
+                      f"use at most {n}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   classes = parse_classes(_CLASSES.value)
+  # Nothing is written to ROOT before the base config is known to be usable.
+  experiment.check_workdir(_WORKDIR.value)
+  experiment.validate(_CONFIG.value)
+  check_class_batches(_CONFIG.value, classes)
   config_arg = config_flags.get_config_filename(flags.FLAGS["config"])
   result = anomaly.run(_CONFIG.value, _WORKDIR.value, classes=classes, steps=_STEPS.value,
                        config_arg=config_arg)

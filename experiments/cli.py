@@ -4,6 +4,9 @@ A `genlab.errors.UserError`, and a mistake in the flags or `--config.KEY=VALUE`
 overrides (caught while parsing them), prints `error: MESSAGE` and exits with status 2;
 `--debug` shows its traceback instead. Every other exception is a bug and keeps its
 traceback. Every entry point also takes the multi-host flags of experiments.cluster.
+
+A `--config` that names no config file (missing, a directory, not Python, no
+`get_config`) is refused before config_flags loads it, with the configs found next to it.
 """
 
 import os
@@ -12,6 +15,7 @@ import traceback
 from typing import Any, Callable
 
 from absl import app, flags, logging
+from ml_collections import config_flags
 
 from experiments import cluster
 from genlab.errors import UserError
@@ -111,6 +115,69 @@ def _unloadable_config(flag_values: flags.FlagValues) -> tuple[str, OSError] | N
   return None
 
 
+def _flag_argument(argv: list[str], name: str) -> str | None:
+  """The last value given to --NAME on the raw command line (absl keeps the last)."""
+  value = None
+  args = iter(argv[1:])
+  for arg in args:
+    if arg == "--":
+      break
+    flag, has_value, rest = arg.partition("=")
+    if flag in (f"--{name}", f"-{name}"):
+      value = rest if has_value else next(args, None)
+  return value
+
+
+def _config_names(directory: str) -> str:
+  """'; configs there: a, b, ...' for the .py files in `directory` with a get_config."""
+  try:
+    files = sorted(f for f in os.listdir(directory or ".") if f.endswith(".py"))
+  except OSError:
+    return ""
+  names = []
+  for f in files:
+    with open(os.path.join(directory, f), encoding="utf-8", errors="replace") as text:
+      if "def get_config" in text.read():
+        names.append(f[:-3])
+  return f"; configs there: {', '.join(names)}" if names else ""
+
+
+def _config_file_problem(argument: str) -> str | None:
+  """What makes FILE[:ARGS] of a config-file flag unloadable, read before loading it, as
+  the rest of a one-line message; None when it looks like a config file."""
+  path = argument.split(":", 1)[0]
+  if not path:
+    return "no config file named; use --config=experiments/configs/NAME.py[:ARGS]"
+  if os.path.isdir(path):
+    return f"{path!r} is a directory, not a config file{_config_names(path)}"
+  if not os.path.exists(path):
+    return (f"cannot load config file {path!r}: No such file or directory"
+            f"{_config_names(os.path.dirname(path))}")
+  if not path.endswith(".py"):
+    return f"{path!r} is not a config file (a NAME.py defining get_config)"
+  try:
+    with open(path, encoding="utf-8", errors="replace") as f:
+      defines = "get_config" in f.read()
+  except OSError as e:
+    return f"cannot read {path!r}: {e.strerror}"
+  if not defines:
+    return (f"{path!r} defines no get_config(), so it is not a config file"
+            f"{_config_names(os.path.dirname(path))}")
+  return None
+
+
+def _check_config_files(argv: list[str], flag_values: flags.FlagValues) -> None:
+  """Fails with one line for a config-file flag naming something that is not a config
+  file (missing, a directory, not Python, no get_config); config_flags would report it
+  as a traceback or a deferred error."""
+  for name in flag_values:
+    if isinstance(flag_values[name].parser, config_flags.config_flags.ConfigFileFlagParser):
+      argument = _flag_argument(argv, name)
+      problem = None if argument is None else _config_file_problem(argument)
+      if problem:
+        fail(f"--{name}: {problem}")
+
+
 def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
   """absl flag parsing whose user mistakes (typos, bad types, bad args) are one line.
 
@@ -122,6 +189,8 @@ def parse_flags(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) ->
     The arguments left after the flags, program name first.
   """
   debug = _debug_requested(argv)
+  if not debug:  # with --debug, config_flags' own error and traceback
+    _check_config_files(argv, flag_values)
   try:
     rest = flag_values(argv)
   except Exception as e:  # narrowed by _is_user_parse_error; everything else re-raises

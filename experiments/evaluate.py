@@ -19,6 +19,8 @@ def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
   config = experiment.load_config(_WORKDIR.value)
+  experiment.check_workdir(_WORKDIR.value)  # eval.json, report.md and figures go there
+  experiment.check_checkpoint(_WORKDIR.value)  # before a feature net is trained for it
   metrics = evaluate.evaluate(_WORKDIR.value, features.for_evaluation(config))
   print(json.dumps(metrics, indent=2, sort_keys=True))
   print(f"report: {_WORKDIR.value}/report.md")

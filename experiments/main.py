@@ -8,7 +8,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from experiments import cli, features
-from genlab import train
+from genlab import experiment, train
 from genlab.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/NAME.py[:ARGS]",
@@ -20,6 +20,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  # train.run checks these too; here they also come before any feature net is trained.
+  experiment.check_workdir(_WORKDIR.value)
+  experiment.validate(_CONFIG.value)
   result = train.run(_CONFIG.value, _WORKDIR.value,
                      feature_net=features.for_training(_CONFIG.value))
   summary = lambda r: ", ".join(f"{k}={v:.5g}" for k, v in r.items() if k.startswith("test/"))

@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from genlab import data, families, guards, models, population, sharding
+from genlab import data, families, guards, models, nonfinite, population, sharding
 from genlab.checkpoint import CheckpointError, Checkpointer
 from genlab.data import transforms
 from genlab.errors import UserError
@@ -99,7 +99,7 @@ class Experiment:
 
 def build(config: ml_collections.ConfigDict) -> Experiment:
   """Loads the data and builds model, step family and mesh for `config`."""
-  guards.validate(config)
+  validate(config)
   data_dir = config.data.data_dir or None
   info = data.dataset_info(config.data.name, data_dir)
   # Each process reads only its own shard of each split.
@@ -115,9 +115,61 @@ def build(config: ml_collections.ConfigDict) -> Experiment:
   fns = family.make(model, config, info)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
-  if config.data.eval_batch_size <= 0:  # any positive size: evaluation pads to the devices
-    raise UserError(f"data.eval_batch_size must be positive, got {config.data.eval_batch_size}")
+  # The input pipeline checks this too, but only once the workdir is written.
+  local, n_train = sharding.local_batch_size(config.data.batch_size, mesh), len(_first(train))
+  if local > n_train:
+    raise UserError(f"data.batch_size {config.data.batch_size} exceeds the {n_train} training "
+                    f"examples of {config.data.name!r}; use at most {n_train}")
   return Experiment(config, info, train, test, model, family, fns, mesh)
+
+
+def _first(split: Split) -> np.ndarray:
+  return next(iter(split.values()))
+
+
+SEED_RANGE = 2**32  # JAX keeps a seed's low 32 bits: 2**32 would silently repeat seed 0
+
+# Model fields every network needs at least one of, and fields where 0 means "none";
+# their meaning is in genlab.models. Checked here so that a bad size is one line before
+# the workdir is written, not a shape error (or ZeroDivisionError) in the first init.
+_SIZES = ("code_size", "feature_size")
+_WIDTHS = ("hidden", "channels", "g_hidden", "d_hidden", "g_channels", "d_channels")
+_COUNTS = ("embed_size", "attention_res", "d_layers", "d_head_convs", "dropout_layers")
+_NO_PRIOR_GAMES = ("pix2pix", "cycle")  # translation games: latent_size 0 = no z
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises a one-line UserError for a field no run can use; reads no data.
+
+  The loop's fields (genlab.guards.validate), the seed, the batch sizes and the model's
+  sizes. `build` calls it first; entry points that write before building call it too.
+  """
+  guards.validate(config)
+  k = max(1, int(config.get("population", 1) or 1))  # a population seeds seed..seed+k-1
+  if not 0 <= config.seed <= SEED_RANGE - k:
+    raise UserError(f"seed must be an integer in 0..{SEED_RANGE - k}, got {config.seed}")
+  for field in ("batch_size", "eval_batch_size"):
+    if config.data[field] < 1:
+      raise UserError(f"data.{field} must be at least 1, got {config.data[field]}")
+  model = config.model
+  game = config.gan.game if config.get("gan") is not None else None
+  least = {f: 1 for f in _SIZES} | {f: 0 for f in _COUNTS}
+  least["latent_size"] = 0 if game in _NO_PRIOR_GAMES else 1
+  for field, low in least.items():
+    value = model.get(field)
+    if _is_int(value) and value < low:
+      raise UserError(f"model.{field} must be at least {low}, got {value}")
+  for field in _WIDTHS:
+    widths = model.get(field) or ()
+    if any(_is_int(w) and w < 1 for w in widths):
+      raise UserError(f"model.{field} widths must each be at least 1, got {tuple(widths)}")
+  dropout = model.get("dropout")
+  if dropout is not None and not 0 <= dropout < 1:
+    raise UserError(f"model.dropout must be a probability in [0, 1), got {dropout}")
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _only_classes(split: Split, classes, name) -> Split:
@@ -128,14 +180,24 @@ def _only_classes(split: Split, classes, name) -> Split:
   return {k: v[keep] for k, v in split.items()}
 
 
+def _no_checkpoint(workdir: str) -> CheckpointError:
+  return CheckpointError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}; train "
+                         f"first with python -m experiments.main --config=... --workdir={workdir}")
+
+
+def check_checkpoint(workdir: str) -> None:
+  """Raises CheckpointError unless `workdir` holds a checkpoint directory (cheap: before
+  any slow set-up; `restore` also finds out whether it can be read)."""
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  if not any(d.isdigit() for d in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else [])):
+    raise _no_checkpoint(workdir)
+
+
 def restore(workdir: str) -> tuple[Experiment, TrainState]:
   """Rebuilds a workdir's experiment and restores its newest checkpoint."""
   config = load_config(workdir)
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  hint = ("no checkpoint in {}; train first with python -m experiments.main "
-          "--config=... --workdir={}").format(ckpt_dir, workdir)
-  if not any(d.isdigit() for d in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else [])):
-    raise CheckpointError(hint)
+  check_checkpoint(workdir)
   exp = build(config)
   ckpt = Checkpointer(ckpt_dir, config.train.checkpoint_every, config.train.keep_checkpoints)
   try:
@@ -143,7 +205,7 @@ def restore(workdir: str) -> tuple[Experiment, TrainState]:
   finally:
     ckpt.close()
   if state is None:
-    raise CheckpointError(hint)
+    raise _no_checkpoint(workdir)
   if not guards.all_finite(state.params):
     raise guards.NonFiniteError(f"the checkpoint of step {int(state.step)} in {ckpt_dir} holds "
                                 "NaN or infinite parameters; nothing to evaluate or sample")
@@ -165,12 +227,28 @@ HISTORY = "_history"  # config.json's list of such changes; not a config field
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a workdir was trained with (its latest run-length fields), locked."""
+  if not workdir:
+    raise UserError("the workdir is empty (''); name a workdir trained by experiments.main")
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"{workdir!r} is a file, not a genlab workdir (a directory); "
+                    "train one with python -m experiments.main first")
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise UserError(f"{path} not found; is {workdir!r} a genlab workdir? "
                     "train one with python -m experiments.main first")
-  with open(path) as f:
-    saved = json.load(f)
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+    raise UserError(f"{path} is unreadable or corrupt ({type(e).__name__}: {e}); "
+                    "retrain in a new --workdir") from e
+  sections = ("data", "model", "train")  # and what every config has besides them
+  bad = ([k for k in ("seed", "step_family", *sections) if k not in saved] +
+         [k for k in sections if not isinstance(saved.get(k, {}), dict)]
+         if isinstance(saved, dict) else ["everything: not a JSON object"])
+  if bad:
+    raise UserError(f"{path} is not a genlab config (missing or malformed: {', '.join(bad)}); "
+                    "retrain in a new --workdir")
   saved.pop(HISTORY, None)
   config = ml_collections.ConfigDict(saved)
   config.lock()
@@ -187,6 +265,8 @@ def _compare(config: ml_collections.ConfigDict, workdir: str):
   with open(path) as f:
     old = json.load(f)
   history = old.pop(HISTORY, [])
+  if isinstance(old.get("train"), dict):  # written before these fields existed
+    old["train"] = {**nonfinite.DEFAULTS, **old["train"]}
   diff = sorted(_diff_keys(old, new))
   refused = [k for k in diff if k not in RESUMABLE]
   if refused:
@@ -206,8 +286,37 @@ def _lookup(tree: dict, key: str):
 
 
 def check_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """Raises ConfigMismatchError if `workdir` holds a run with a different config."""
+  """Raises a UserError unless `workdir` can be written (check_workdir), and
+  ConfigMismatchError if it holds a run with a different config."""
+  check_workdir(workdir)
   _compare(config, workdir)
+
+
+def writable(directory: str) -> bool:
+  """Whether files can be made in `directory`. Root passes access(2) on any directory of
+  a writable filesystem; one whose write bits are all off was still made read-only on
+  purpose, so it counts as read-only for root too."""
+  if not os.access(directory, os.W_OK):
+    return False
+  return os.geteuid() != 0 or bool(os.stat(directory).st_mode & 0o222)
+
+
+def check_workdir(workdir: str, flag: str = "--workdir") -> None:
+  """Raises a one-line UserError unless `workdir` is, or can be made, a writable
+  directory; writes nothing. `flag` is how the user named it, for the message."""
+  if not workdir:
+    raise UserError(f"{flag} is empty; name a directory to write the run in")
+  if os.path.lexists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"{flag} {workdir!r} is a file, not a directory; use another {flag}")
+  existing = os.path.abspath(workdir)
+  while not os.path.lexists(existing):  # the directory it will be made in
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise UserError(f"{flag} {workdir!r} cannot be made: {existing!r} is a file, not a "
+                    f"directory; use another {flag}")
+  if not writable(existing):
+    raise UserError(f"{flag} {workdir!r} is read-only ({existing!r} is not writable); make "
+                    f"it writable or use another {flag}")
 
 
 def write_or_check_config(config: ml_collections.ConfigDict, workdir: str) -> None:

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from genlab import nonfinite
 from genlab.errors import UserError
 
 # Fields that must be ≥ 1, under config.train.
@@ -40,7 +41,21 @@ class Stopped(UserError):
 
 
 class NonFiniteError(UserError):
-  """A loss, gradient or parameter went NaN or infinite."""
+  """A loss, gradient or parameter went NaN or infinite.
+
+  `cause` says where; `lr_scale` is the diverged run's learning-rate scale when its
+  optimizers keep one (train.on_nonfinite=rollback), else None.
+  """
+
+  _ALTERNATIVES = {"stop": "skip or rollback", "skip": "rollback"}
+
+  def __init__(self, cause: str, kept: str = "", lr_scale: float | None = None,
+               policy: str = "stop"):
+    hint = "lower the learning rate and rerun"
+    if policy in self._ALTERNATIVES:
+      hint += f", or set --config.train.on_nonfinite={self._ALTERNATIVES[policy]}"
+    super().__init__(f"{cause}; stopped, {kept}; {hint}" if kept else cause)
+    self.cause, self.lr_scale = cause, lr_scale
 
 
 def _learning_rates(optim: ml_collections.ConfigDict, prefix: str = "optim"):
@@ -62,6 +77,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for path, lr in _learning_rates(config.get("optim", ml_collections.ConfigDict())):
     if not math.isfinite(lr) or lr < 0:
       raise UserError(f"{path}.learning_rate must be a finite number ≥ 0, got {lr}")
+  nonfinite.validate(config)
 
 
 @jax.jit

@@ -2,6 +2,7 @@
 
 import optax
 
+from genlab import nonfinite
 from genlab.errors import UserError
 from genlab.registry import Registry
 
@@ -40,7 +41,7 @@ def section(config, network: str | None = None):
   return config.optim
 
 
-def make_optimizer(cfg, num_steps: int) -> optax.GradientTransformation:
+def make_optimizer(cfg, num_steps: int, rollback: bool = False) -> optax.GradientTransformation:
   """Builds the optimizer named by `cfg.name`, with optional global-norm clipping.
 
   The one optimizer builder: single-network families and every player of a game
@@ -49,10 +50,12 @@ def make_optimizer(cfg, num_steps: int) -> optax.GradientTransformation:
   Args:
     cfg: an `optim` config section.
     num_steps: total updates of this optimizer (for decaying schedules).
+    rollback: keep a learning-rate scale in the optimizer state, which a rollback after
+      a non-finite step lowers (genlab.nonfinite; `train.on_nonfinite=rollback`).
   Returns:
     An optax GradientTransformation.
   """
   tx = _OPTIMIZERS.get(cfg.name)(cfg, make_schedule(cfg, num_steps))
   if cfg.grad_clip > 0:
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
-  return tx
+  return nonfinite.scalable(tx) if rollback else tx

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from genlab import experiment, faults, guards, population, sharding
+from genlab import experiment, faults, guards, nonfinite, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.evaluation.split import evaluate_split, means
@@ -41,18 +41,21 @@ def _counted(fn, counts: dict, key):
 
 
 def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | None = None,
-                   members: int = 1, hparams: dict | None = None):
+                   members: int = 1, hparams: dict | None = None, skip_nonfinite: bool = False):
   """The family's train step for `stage`, jitted with explicit placement: the state
   replicated in and out (donated, so it is updated in place), the batch split over the
   mesh's `data` axis, the rng replicated. `compiles[stage]` counts its traces.
 
   With members > 1 it steps a population: states, batches and rngs carry a leading
   member axis, and `hparams` ({key: [members] values}, or None) the swept scalar.
+  With `skip_nonfinite` a non-finite update is dropped (genlab.nonfinite.skipping).
   """
   replicated = sharding.replicated(mesh)
   step = functools.partial(fns.train_step, stage=stage)
   if compiles is not None:
     step = _counted(step, compiles, stage)
+  if skip_nonfinite:
+    step = nonfinite.skipping(step)
   if members == 1:
     return jax.jit(step, in_shardings=(replicated, sharding.batch_sharding(mesh), replicated),
                    out_shardings=(replicated, replicated), donate_argnums=0)
@@ -116,7 +119,29 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, feature_net=None,
 
 
 def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> dict:
-  """run()'s loop, once the workdirs are locked and their configs written."""
+  """run()'s loop, once the workdirs are locked and their configs written; with
+  `train.on_nonfinite=rollback` it is restarted from the newest checkpoint after a
+  non-finite step, at a lower learning rate (genlab.nonfinite)."""
+  tc = config.train
+  scale, rollbacks = None, 0
+  while True:
+    try:
+      return _train_from_checkpoint(config, workdir, exp, group, signals, feature_net,
+                                    interrupt_at, scale)
+    except guards.NonFiniteError as e:
+      if (nonfinite.policy(config) != "rollback" or e.lr_scale is None
+          or rollbacks == tc.max_rollbacks):
+        raise
+      rollbacks += 1
+      scale = e.lr_scale * tc.rollback_factor
+      print(f"{e.cause}; rolling back to the newest checkpoint, learning rate × {scale:g} "
+            f"(rollback {rollbacks} of {tc.max_rollbacks})", file=sys.stderr)
+
+
+def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, interrupt_at,
+                           scale) -> dict:
+  """The loop from the newest checkpoint (or step 0); `scale`, when given, replaces the
+  learning-rate scale of the restored optimizers (a rollback)."""
   writes = sharding.is_writer()
   k = len(group)
   hparams = population.hparams(config, group)  # the swept scalar's values, if any
@@ -131,6 +156,9 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
   ckpts = [Checkpointer(f"{m.workdir}/checkpoints", tc.checkpoint_every, tc.keep_checkpoints)
            for m in group]
   states = _restore(ckpts, exps)
+  if scale is not None:
+    states = [nonfinite.with_lr_scale(s, scale) for s in states]
+  scale = nonfinite.lr_scale(states[0])  # in effect until a rollback; None without one
   start = int(states[0].step)
   if start:
     print(f"resumed from step {start} in {workdir}", file=sys.stderr)
@@ -139,7 +167,9 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
   train_rng = rngs[0]["train"] if k == 1 else jnp.stack([r["train"] for r in rngs])
 
   compiles: dict = {}
-  train_step = {s: jit_train_step(fns, s, mesh, compiles, k, hparams) for s in fns.stages}
+  policy = nonfinite.policy(config)
+  train_step = {s: jit_train_step(fns, s, mesh, compiles, k, hparams, policy == "skip")
+                for s in fns.stages}
   # Members that differ in a swept scalar evaluate with their own value (their own fns).
   jitted = {id(e.fns): ({s: jax.jit(functools.partial(e.fns.eval_step, stage=s))
                          for s in fns.stages},
@@ -170,12 +200,12 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
       pending.append(metrics)
       done = step + 1
       faults.point(done, "step")
+      state = faults.poison(done, state)
       last = done == tc.num_steps
       if done % tc.log_every == 0 or last:
         # One host sync per log interval, not per step.
-        stacked = jax.device_get(
-            jax.tree.map(lambda *x: jnp.mean(jnp.stack(x), axis=0), *pending))
-        pending = []
+        stacked = nonfinite.interval_means(jax.device_get(pending))
+        interval, pending = len(pending), []
         rate = progress.rate(done)
         for i in range(k):
           logged = {f"train/{name}": member(v, i) for name, v in stacked.items()}
@@ -189,7 +219,11 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
         if bad:
           raise guards.NonFiniteError(
               f"step {done}: train/{bad} is NaN or infinite (in the last {tc.log_every} "
-              f"steps); stopped, {_kept(ckpts)}; lower the learning rate and rerun")
+              f"steps)", _kept(ckpts), scale, policy)
+        if np.any(stacked.get(nonfinite.SKIPPED, 0) == interval):
+          raise guards.NonFiniteError(
+              f"step {done}: all of the last {interval} steps were non-finite and skipped",
+              _kept(ckpts), None, policy)
       evaluating = done % tc.eval_every == 0 or last
       showing = images_shown and (done % tc.sample_every == 0 or last)
       saving = ckpts[0].due(done, force=last)
@@ -217,9 +251,8 @@ def _train(config, workdir, exp, group, signals, feature_net, interrupt_at) -> d
       if saving or stopping:
         states = states or split(state)  # a signal may come between evaluations
         if not guards.all_finite(states):  # never overwrite good checkpoints with NaNs
-          raise guards.NonFiniteError(
-              f"step {done}: the state went NaN or infinite; not saved, {_kept(ckpts)}; "
-              "lower the learning rate and rerun")
+          raise guards.NonFiniteError(f"step {done}: the state went NaN or infinite; not saved",
+                                      _kept(ckpts), scale, policy)
         for ckpt, member_state in zip(ckpts, states):
           ckpt.save(done, member_state, force=last or stopping)
         faults.point(done, "save")

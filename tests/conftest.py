@@ -15,12 +15,16 @@
   from a pre-imported zygote (tests/zygote.py); docs/testing.md has the measurements.
 * `slow` marks end-to-end tests (entry-point subprocesses, real training runs);
   `make test` runs everything, `make test-fast` skips them.
+* Entry-point commands run with `network_blocked(env)`: no network past loopback
+  (tests/netblock/sitecustomize.py); `non_log_lines(stderr)` is what a user reads
+  of a command's stderr once absl's log records and progress bars are set aside.
 """
 
 import atexit
 import importlib
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -61,6 +65,25 @@ _NOT_CONFIGS = {"__init__.py", "presets.py"}
 
 # Every experiment config file, by module name (e.g. "ae", "sparse_ae").
 CONFIG_FILES = sorted(p.stem for p in CONFIG_DIR.glob("*.py") if p.name not in _NOT_CONFIGS)
+
+
+NETBLOCK_DIR = REPO_ROOT / "tests" / "netblock"
+ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
+PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")  # genlab.writers.Progress lines
+
+
+def non_log_lines(stderr: str) -> list[str]:
+  """The lines of a command's stderr that are neither absl log records nor progress."""
+  return [l for l in stderr.splitlines()
+          if l.strip() and not ABSL_LOG.match(l) and not PROGRESS.match(l)]
+
+
+def network_blocked(env: dict) -> dict:
+  """`env` with tests/netblock first on PYTHONPATH: a Python process started with it (a
+  zygote too, and so every command it forks) cannot connect past loopback or resolve
+  names; tests/netblock/netblock_check.py proves it from inside such a process."""
+  rest = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(NETBLOCK_DIR)]
+  return {**env, "PYTHONPATH": os.pathsep.join([str(NETBLOCK_DIR), *rest])}
 
 
 def config_module(name: str):

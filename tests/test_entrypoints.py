@@ -21,19 +21,19 @@ import numpy as np
 import pytest
 
 import zygote
-from conftest import CONFIG_FILES, REPO_ROOT, load_config
+from conftest import CONFIG_FILES, REPO_ROOT, load_config, network_blocked
+from conftest import ABSL_LOG as _ABSL_LOG
+from conftest import non_log_lines as _non_log_lines
 from experiments import features
 from genlab import data, experiment, families
 
 pytestmark = pytest.mark.slow  # end-to-end: make test runs it, make test-fast skips it
 
-_ABSL_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d")  # absl-formatted log records
-_PROGRESS = re.compile(r"^\[[#.]{20}\] \d+/\d+ ")
-
-
 # Set when the jobs start: the session's GENLAB_DATA_DIR (not one a test monkeypatches
-# meanwhile) and one BLAS thread per command, since commands run next to each other
-# (multi-threaded OpenBLAS under oversubscription turned evaluate's 0.3 s PCA into 2-20 s).
+# meanwhile), one BLAS thread per command, since commands run next to each other
+# (multi-threaded OpenBLAS under oversubscription turned evaluate's 0.3 s PCA into 2-20 s),
+# and no network past loopback (conftest.network_blocked; test_commands_have_no_network).
+# Every command gets this one environment, so no extra zygote is started.
 _ENV: dict = {}
 
 
@@ -58,11 +58,6 @@ def _evaluate(workdir: str, run=_run):
 def _ok(proc: subprocess.CompletedProcess):
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert "Traceback" not in proc.stderr
-
-
-def _non_log_lines(stderr: str) -> list[str]:
-  return [l for l in stderr.splitlines()
-          if l.strip() and not _ABSL_LOG.match(l) and not _PROGRESS.match(l)]
 
 
 # ------------------------------------------------------- smoke runs, per config
@@ -153,7 +148,8 @@ class _Jobs:
     cases = [c for c in _BAD if f"test_user_mistake_is_one_line_error[{c}]" in selected]
     if "test_console_is_not_flooded_with_info_logs" in selected and "eval_no_checkpoint" not in cases:
       cases.append("eval_no_checkpoint")
-    _ENV.update(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    _ENV.update(network_blocked({**os.environ, "OPENBLAS_NUM_THREADS": "1",
+                                 "OMP_NUM_THREADS": "1"}))
     root = tmp_path_factory.mktemp("cli")
     self.dirs = {d: root / d for d in ("empty", "plain")}
     for d in self.dirs.values():
@@ -187,6 +183,10 @@ class _Jobs:
     self.bad = {c: self._pool.submit(self._timed, c) for c in cases}
     self.multi = {n: self._pool.submit(self._multi_device, n, d, flags)
                   for n, (d, flags) in _MULTI.items() if f"test_{n}" in selected}
+    # The network check, forked from a zygote of the smoke runs and started cold.
+    self.netcheck = ({"zygote": self._pool.submit(warm, "netblock_check"),
+                      "cold": self._pool.submit(_run, "netblock_check", timeout=60)}
+                     if "test_commands_have_no_network" in selected else {})
 
   def _command(self, case):
     args, _ = _BAD[case]
@@ -481,6 +481,17 @@ def test_console_is_not_flooded_with_info_logs(cli_runs):
   proc, _ = cli_runs.bad["eval_no_checkpoint"].result()
   info = [l for l in proc.stderr.splitlines() if l.startswith("I") and _ABSL_LOG.match(l)]
   assert not info, info[:3]
+
+
+def test_commands_have_no_network(cli_runs):
+  # The commands above run with non-loopback network blocked (tests/netblock): a smoke
+  # run must never download or phone home. This proves the block is active inside a
+  # command's own process, both forked from the smoke runs' zygote and started cold.
+  for how, future in cli_runs.netcheck.items():
+    proc = future.result()
+    assert proc.returncode == 0, (how, proc.stdout, proc.stderr[-2000:])
+    assert "network access blocked (only loopback is allowed)" in proc.stdout, how
+    assert "loopback: ok" in proc.stdout, how
 
 
 # -------------------------------------------------------- data parallelism

@@ -116,7 +116,7 @@ def test_networks_grow_once_per_stage_and_compile_once(uninterrupted):
   exp, state = experiment.restore(workdir)
   assert sorted(state.params["net"]) == ["layer_0", "layer_1", "layer_2", "out"]
   # Checkpoints hold the networks of the stage their next step trains.
-  ckpts = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")))
+  ckpts = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
   assert ckpts == list(range(5, 31, 5))
   assert [exp.state_stage(s) for s in ckpts] == [0, 1, 1, 2, 2, 2]
 

@@ -32,8 +32,9 @@ def parse_arg(arg: str | None, variants: set[str], fields: dict | None = None) -
       try:
         fields[key] = type(fields[key])(value)
       except ValueError:
-        raise UserError(f"config arg field {key!r} needs a {type(fields[key]).__name__}, "
-                        f"got {value!r}") from None
+        kind = {int: "an integer", float: "a number"}.get(type(fields[key]),
+                                                          type(fields[key]).__name__)
+        raise UserError(f"config arg field {key!r} needs {kind}, got {value!r}") from None
     elif token in allowed:
       chosen.add(token)
     else:
@@ -66,7 +67,10 @@ def base() -> ml_collections.ConfigDict:
   c.optim = optim()
   c.train = ml_collections.ConfigDict(dict(
       num_steps=5000, log_every=100, eval_every=500, sample_every=1000,
-      checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0))
+      checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0,
+      # NaN or infinite loss, gradients or state: stop, skip the step, or roll back to
+      # the newest checkpoint at a lower learning rate (genlab/nonfinite.py).
+      on_nonfinite="stop", rollback_factor=0.5, max_rollbacks=3))
   # What experiments.evaluate measures; see README "Metrics and protocols".
   c.eval = ml_collections.ConfigDict(dict(
       num_samples=1000, feature_net_steps=FEATURE_NET_STEPS, probe=True))

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from genlab import optim, state as state_lib
+from genlab import nonfinite, optim, state as state_lib
 from genlab.steps.base import Hparams, StepFns, update_network, to_unit_float
 
 NETWORK = "classifier"  # the family's one network in the train state
@@ -70,7 +70,8 @@ def random_affine(rng: jax.Array, x: jax.Array, rotate: float, scale: float,
 
 def make(model, config, info) -> StepFns:
   """Builds the classification StepFns for a `model` mapping images to logits."""
-  tx = optim.make_optimizer(config.optim, config.train.num_steps)
+  tx = optim.make_optimizer(config.optim, config.train.num_steps,
+                            rollback=nonfinite.policy(config) == "rollback")
   max_shift = config.augment.shift
   warp = {k: config.augment.get(k, 0.0) for k in WARP}
 

@@ -7,7 +7,7 @@
 import jax
 import jax.numpy as jnp
 
-from genlab import optim, state as state_lib
+from genlab import nonfinite, optim, state as state_lib
 from genlab.errors import UserError
 from genlab.losses import bce, gaussian_kl, gaussian_nll
 from genlab.models.vae import reparameterize
@@ -62,7 +62,8 @@ def beta_at(config, step, beta=None):
 
 def make(model, config, info) -> StepFns:
   """Builds the ELBO StepFns for a VAE `model` (see genlab.models.vae)."""
-  tx = optim.make_optimizer(config.optim, config.train.num_steps)
+  tx = optim.make_optimizer(config.optim, config.train.num_steps,
+                            rollback=nonfinite.policy(config) == "rollback")
 
   def inputs(batch, rng):
     return model_inputs(batch, rng, config.data.binarize)

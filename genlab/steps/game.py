@@ -30,7 +30,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from genlab import optim, state as state_lib
+from genlab import nonfinite, optim, state as state_lib
 from genlab.steps.base import Hparams, StepFns, apply_gradients, regrow_opt_state
 
 # (params: {name: tree}, cols: {name: collections}, inputs, rng, i)
@@ -154,7 +154,8 @@ def make_step_fns(game: Game, config) -> StepFns:
   if len(set(names)) != len(names):
     raise ValueError(f"a game's players need distinct names, got {names}")
   txs = {p.name: optim.make_optimizer(optim.section(config, p.name),
-                                      config.train.num_steps * p.updates)
+                                      config.train.num_steps * p.updates,
+                                      rollback=nonfinite.policy(config) == "rollback")
          for p in game.players}
   staging = game.staging
 

@@ -11,7 +11,7 @@ Optional terms, all from the config:
 import jax
 import jax.numpy as jnp
 
-from genlab import optim, state as state_lib
+from genlab import nonfinite, optim, state as state_lib
 from genlab.data import transforms
 from genlab.errors import UserError
 from genlab.losses import RECONSTRUCTION_LOSSES, bernoulli_kl, mse, psnr
@@ -51,7 +51,8 @@ def make(model, config, info) -> StepFns:
     StepFns for the loop.
   """
   rec_loss = RECONSTRUCTION_LOSSES.get(config.loss.reconstruction)
-  tx = optim.make_optimizer(config.optim, config.train.num_steps)
+  tx = optim.make_optimizer(config.optim, config.train.num_steps,
+                            rollback=nonfinite.policy(config) == "rollback")
   sparse, noise = config.sparsity, config.noise
   use_sparsity = sparse.beta > 0
   layerwise_steps = config.train.layerwise_steps
