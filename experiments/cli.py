@@ -227,7 +227,13 @@ def guard(main: Callable[[list[str]], Any], debug: bool) -> Callable[[list[str]]
     except UserError as e:
       if debug:
         raise
-      fail(_one_line(e), getattr(e, "exit_code", 2))  # 143/130: stopped by a signal
+      code = getattr(e, "exit_code", 2)  # 143/130: stopped by a signal
+      if getattr(e, "abandon_process", False):  # threads that would print at shutdown
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {_one_line(e)}\n")
+        sys.stderr.flush()
+        os._exit(code)
+      fail(_one_line(e), code)
   return guarded
 
 

@@ -16,15 +16,13 @@ while writing).
 
 import dataclasses
 import os
-import shutil
-from typing import Callable
 
 import jax
 import numpy as np
 from absl import flags
 
 from experiments import cli
-from genlab import experiment, families
+from genlab import experiment, families, writers
 from genlab.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "a workdir trained by experiments.main")
@@ -54,58 +52,6 @@ def check_out(path: str) -> None:
     raise UserError(f"--out {path!r}: {parent!r} is read-only; choose a writable directory")
 
 
-def _size(n: float) -> str:
-  for unit in ("B", "kB", "MB", "GB", "TB"):
-    if n < 1000 or unit == "TB":
-      return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-    n /= 1000
-  raise AssertionError
-
-
-def write_in_chunks(path: str, draw: Callable[[int, int], np.ndarray], num: int,
-                    chunk: int = CHUNK) -> tuple[int, ...]:
-  """Writes `num` samples to the .npy file `path`, `chunk` at a time.
-
-  Args:
-    path: the output file, replaced only once all samples are written.
-    draw: draw(n, i) -> [n, ...] samples, draw i of the run (n = min(num, chunk) every
-      time, so that each draw has one shape; the last one is cut to size).
-    num: samples in all.
-    chunk: samples per draw.
-
-  Returns:
-    The shape written. A one-line UserError, before the file is created, when it would
-    not fit on its disk, or when writing it fails.
-  """
-  n = min(num, chunk)
-  first = np.asarray(draw(n, 0), np.float32)
-  shape = (num, *first.shape[1:])
-  need = num * first[0].nbytes
-  free = shutil.disk_usage(os.path.dirname(path) or ".").free
-  if need > free:
-    raise UserError(
-        f"--num {num}: {num:,} samples of shape {first.shape[1:]} take {_size(need)}, more "
-        f"than the {_size(free)} free for {path!r}; ask for fewer (they are drawn and "
-        f"written {chunk:,} at a time, so only disk space limits --num)")
-  partial = path + ".partial"
-  try:
-    with open(partial, "wb") as f:
-      np.lib.format.write_array_header_1_0(
-          f, {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
-              "shape": shape})
-      f.write(first.tobytes())
-      for i, start in enumerate(range(n, num, n), start=1):
-        part = np.asarray(draw(n, i), np.float32)[:num - start]
-        f.write(part.tobytes())
-    os.replace(partial, path)
-  except OSError as e:  # the disk filled up meanwhile, the directory vanished, ...
-    raise UserError(f"could not write {path!r}: {e.strerror or e}") from e
-  finally:
-    if os.path.exists(partial):
-      os.remove(partial)
-  return shape
-
-
 def main(argv):
   if len(argv) > 1:
     raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -129,7 +75,7 @@ def main(argv):
     chunk = max(1, CHUNK // classes) * classes
   draw = lambda n, i: exp.family.sample(exp, state, n, rng if i == 0 else
                                         jax.random.fold_in(rng, i), _LABEL.value)
-  shape = write_in_chunks(out, draw, num, chunk)
+  shape = writers.write_in_chunks(out, draw, num, chunk)
   print(f"wrote {shape} samples to {out}")
 
 

@@ -14,9 +14,11 @@ like an unreadable one: moved aside, one warning line, and the next older one is
 """
 
 import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
 import time
 import zlib
 
@@ -29,6 +31,16 @@ from genlab.errors import UserError
 
 class CheckpointError(UserError):
   """No checkpoint in a directory could be read."""
+
+
+class CheckpointWriteError(UserError):
+  """A checkpoint could not be written (a full disk, a vanished directory).
+
+  Orbax's writer threads are still unwinding when this is raised and print pages of
+  tracebacks if the interpreter then shuts down normally, so `abandon_process` tells
+  the entry point to exit at once after its one line (genlab writes nothing else after).
+  """
+  abandon_process = True
 
 
 class ChecksumMismatch(Exception):
@@ -152,10 +164,44 @@ class Checkpointer:
     """Saves asynchronously if `step` is on the interval (or `force`)."""
     if not self.due(step, force):
       return False
-    self._write_checksums(step, state)
-    return self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+    with self._writing(step):
+      self._check_space(step, state)
+      self._write_checksums(step, state)
+      return self._mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+
+  def _check_space(self, step: int, state) -> None:
+    """Refuses a save that cannot fit before Orbax starts it: a write that fails in
+    Orbax's threads leaves tracebacks on stderr that no caller can take back."""
+    need = sum(x.nbytes for x in jax.tree.leaves(state)) + (1 << 20)  # + metadata
+    free = shutil.disk_usage(self.directory).free
+    if free < need:
+      raise OSError(errno.ENOSPC, f"No space left: {need:,} bytes needed, {free:,} free")
 
   def close(self):
     """Blocks until pending saves are on disk."""
-    self._mngr.wait_until_finished()
-    self._mngr.close()
+    with self._writing(None):
+      self._mngr.wait_until_finished()
+      self._mngr.close()
+
+  @contextlib.contextmanager
+  def _writing(self, step: int | None):
+    """An asynchronous save fails in Orbax's threads and surfaces at the next save or
+    at close: one CheckpointWriteError then, with Orbax's own error logs silenced."""
+    logging.getLogger("absl").addFilter(_orbax_errors)
+    try:
+      yield
+    except (OSError, ValueError, RuntimeError) as e:
+      text = str(e)
+      reason = ("no space left on device" if "No space left" in text or "os_error_code='28'"
+                in text else (text.splitlines() or [type(e).__name__])[0][:200])
+      kept = self.all_steps()
+      raise CheckpointWriteError(
+          f"could not write a checkpoint{'' if step is None else f' of step {step}'} to "
+          f"{self.directory}: {reason}; fix that and rerun the same command, which resumes "
+          f"from {f'step {kept[-1]}' if kept else 'step 0'}") from e
+
+
+def _orbax_errors(record: logging.LogRecord) -> bool:
+  """A log filter: drop Orbax's error records (a failed write logs each array's failure
+  from its threads; the save's caller reports it once as CheckpointWriteError)."""
+  return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)

@@ -4,8 +4,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -130,3 +132,55 @@ class Progress:
     if step >= self.total and self._tty:
       sys.stderr.write("\n")
     sys.stderr.flush()
+
+
+def _size(n: float) -> str:
+  for unit in ("B", "kB", "MB", "GB", "TB"):
+    if n < 1000 or unit == "TB":
+      return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+    n /= 1000
+  raise AssertionError
+
+
+def write_in_chunks(path: str, draw: Callable[[int, int], np.ndarray], num: int,
+                    chunk: int = 1000) -> tuple[int, ...]:
+  """Writes `num` samples to the .npy file `path`, `chunk` at a time.
+
+  Args:
+    path: the output file, replaced only once all samples are written.
+    draw: draw(n, i) -> [n, ...] samples, draw i of the run (n = min(num, chunk) every
+      time, so that each draw has one shape; the last one is cut to size).
+    num: samples in all.
+    chunk: samples per draw.
+
+  Returns:
+    The shape written. A one-line UserError, before the file is created, when it would
+    not fit on its disk, or when writing it fails.
+  """
+  n = min(num, chunk)
+  first = np.asarray(draw(n, 0), np.float32)
+  shape = (num, *first.shape[1:])
+  need = num * first[0].nbytes
+  free = shutil.disk_usage(os.path.dirname(path) or ".").free
+  if need > free:
+    raise UserError(
+        f"--num {num}: {num:,} samples of shape {first.shape[1:]} take {_size(need)}, more "
+        f"than the {_size(free)} free for {path!r}; ask for fewer (they are drawn and "
+        f"written {chunk:,} at a time, so only disk space limits --num)")
+  partial = path + ".partial"
+  try:
+    with open(partial, "wb") as f:
+      np.lib.format.write_array_header_1_0(
+          f, {"descr": np.lib.format.dtype_to_descr(first.dtype), "fortran_order": False,
+              "shape": shape})
+      f.write(first.tobytes())
+      for i, start in enumerate(range(n, num, n), start=1):
+        part = np.asarray(draw(n, i), np.float32)[:num - start]
+        f.write(part.tobytes())
+    os.replace(partial, path)
+  except OSError as e:  # the disk filled up meanwhile, the directory vanished, ...
+    raise UserError(f"could not write {path!r}: {e.strerror or e}") from e
+  finally:
+    if os.path.exists(partial):
+      os.remove(partial)
+  return shape

@@ -22,7 +22,7 @@ import pytest
 
 import zygote
 from conftest import REPO_ROOT, load_config, network_blocked, non_log_lines
-from experiments import sample
+from genlab import writers
 from genlab import data, experiment
 from genlab.errors import UserError
 
@@ -270,13 +270,13 @@ def test_sample_writes_in_chunks(tmp_path):
     calls.append((n, i))
     return np.full((n, 2, 3), i, np.float64)
 
-  assert sample.write_in_chunks(path, draw, 25, chunk=10) == (25, 2, 3)
+  assert writers.write_in_chunks(path, draw, 25, chunk=10) == (25, 2, 3)
   assert calls == [(10, 0), (10, 1), (10, 2)]  # one shape per draw; the last one cut
   out = np.load(path)
   assert out.shape == (25, 2, 3) and out.dtype == np.float32
   assert [out[k, 0, 0] for k in (0, 9, 10, 19, 20, 24)] == [0, 0, 1, 1, 2, 2]
   assert sorted(os.listdir(tmp_path)) == ["s.npy"]  # no .partial left
-  assert sample.write_in_chunks(path, draw, 3, chunk=10) == (3, 2, 3)  # one draw of 3
+  assert writers.write_in_chunks(path, draw, 3, chunk=10) == (3, 2, 3)  # one draw of 3
   assert np.load(path).shape == (3, 2, 3)
 
 
@@ -285,7 +285,7 @@ def test_sample_refuses_what_does_not_fit_on_disk(tmp_path, monkeypatch):
   monkeypatch.setattr(shutil, "disk_usage", lambda _: type("U", (), {"free": 1000})())
   path = str(tmp_path / "s.npy")
   with pytest.raises(UserError, match=r"--num 300: .*more than the 1.0 kB free"):
-    sample.write_in_chunks(path, lambda n, i: np.zeros((n, 1)), 300, chunk=100)
+    writers.write_in_chunks(path, lambda n, i: np.zeros((n, 1)), 300, chunk=100)
   assert not os.listdir(tmp_path) and free > 0
 
 

@@ -91,3 +91,38 @@ def test_a_deleted_manifest_falls_back_quietly(run_with_two_checkpoints, tmp_pat
   assert int(state.step) == 10
   assert len(warnings) == 1 and "unreadable" in warnings[0]
   assert "Traceback" not in err and len(err.splitlines()) <= 2, err[-3000:]
+
+
+def _small_run(tmp_path, **train_fields):
+  config = load_config("ae", "smoke")
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size = "digits", 120
+    config.model.hidden = (32,)
+    config.train.update(train_fields)
+  return config, str(tmp_path / "w")
+
+
+def test_a_full_disk_is_one_line_before_orbax_writes(tmp_path, monkeypatch):
+  config, workdir = _small_run(tmp_path)
+  usage = checkpoint.shutil.disk_usage
+  monkeypatch.setattr(checkpoint.shutil, "disk_usage",
+                      lambda path: usage(path)._replace(free=1000))
+  with pytest.raises(checkpoint.CheckpointWriteError,
+                     match=r"^could not write a checkpoint of step 10 to .*: no space left on "
+                           r"device; fix that and rerun the same command, which resumes from "
+                           r"step 0$"):
+    train.run(config, workdir)
+  assert not [d for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit()]
+
+
+def test_deleted_checkpoints_retrain_without_logging_a_step_twice(tmp_path):
+  import shutil  # pylint: disable=import-outside-toplevel
+  from genlab.writers import read_metrics  # pylint: disable=import-outside-toplevel
+  config, workdir = _small_run(tmp_path)
+  train.run(config, workdir)
+  first = read_metrics(workdir)
+  shutil.rmtree(os.path.join(workdir, "checkpoints"))
+  train.run(config, workdir)
+  again = read_metrics(workdir)
+  keys = [(r["step"], tuple(sorted(r))) for r in again]
+  assert len(keys) == len(set(keys)) and len(again) == len(first)
