@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 import zlib
 
@@ -54,10 +55,24 @@ def checksums(state) -> dict[str, str]:
           for path, leaf in leaves}
 
 
+def _drop_closed_loop_callbacks(hook):
+  """A sys.unraisablehook that drops "Event loop is closed" from callbacks of a failed
+  Orbax read, which arrive after its event loop ended; it prints everything else."""
+  def unraisable(info):
+    if isinstance(info.exc_value, RuntimeError) and "Event loop is closed" in str(
+        info.exc_value):
+      return
+    hook(info)
+  unraisable.drops_closed_loop_callbacks = True
+  return unraisable
+
+
 @contextlib.contextmanager
 def _quiet_orbax():
   """Orbax and its asyncio tasks log every failed read at length (a deleted manifest gave
   50 tracebacks); a fallback says what happened in one line of its own instead."""
+  if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
+    sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
   loggers = [logging.getLogger(name) for name in ("absl", "asyncio", "orbax", "")]
   levels = [lg.level for lg in loggers]
   for lg in loggers:

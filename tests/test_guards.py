@@ -168,34 +168,36 @@ def test_a_finished_run_can_be_extended_and_the_change_is_recorded(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_second_command_on_a_busy_workdir_exits_2_and_the_first_finishes(tmp_path):
+def test_a_second_command_on_a_busy_workdir_exits_2_and_the_first_finishes(tmp_path,
+                                                                          monkeypatch):
   import subprocess  # pylint: disable=import-outside-toplevel
   import sys  # pylint: disable=import-outside-toplevel
   from conftest import REPO_ROOT  # pylint: disable=import-outside-toplevel
-  workdir = tmp_path / "w"
-  command = [sys.executable, "-m", "experiments.main", "--config=experiments/configs/ae.py:smoke",
-             f"--workdir={workdir}", "--config.data.name=digits",
-             "--config.data.eval_batch_size=120", "--config.train.num_steps=3000",
-             # long enough to still run when the second starts, and little else
-             "--config.train.log_every=10", "--config.train.eval_every=3000",
-             "--config.train.sample_every=3000", "--config.train.checkpoint_every=3000"]
-  first = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True)
+  from genlab import faults  # pylint: disable=import-outside-toplevel
+  workdir = str(tmp_path / "w")
+  config = _ae(num_steps=100, log_every=10, eval_every=100, sample_every=100,
+               checkpoint_every=100)
+  # The first run (in this process) holds the workdir at step 10 until the second command
+  # has been refused, so the test does not depend on how fast either of them is.
+  reached, refused, result = threading.Event(), threading.Event(), {}
+  monkeypatch.setattr(faults, "point", lambda step, where: (
+      reached.set(), refused.wait(120)) if (step, where) == (10, "step") else None)
+  first = threading.Thread(target=lambda: result.update(train.run(config, workdir)))
+  first.start()
   try:
-    metrics = workdir / "metrics.jsonl"
-    while first.poll() is None and not (metrics.exists() and metrics.read_text()):
-      threading.Event().wait(0.05)
-    assert first.poll() is None, "the first run ended before the second could start"
-    second = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True,
-                            timeout=120)
-    _, first_err = first.communicate(timeout=300)
+    assert reached.wait(120), "the first run did not reach step 10"
+    second = subprocess.run(
+        [sys.executable, "-m", "experiments.main", "--config=experiments/configs/ae.py:smoke",
+         f"--workdir={workdir}", "--config.data.name=digits",  # the config of _ae()
+         "--config.data.eval_batch_size=120", "--config.model.hidden=(32,)"], cwd=REPO_ROOT,
+        capture_output=True, text=True, timeout=120)
   finally:
-    if first.poll() is None:
-      first.kill()
+    refused.set()
+    first.join(timeout=120)
   assert second.returncode == 2
   assert second.stderr.strip().splitlines() == [
-      f"error: {str(workdir)!r} is busy: a run (PID {first.pid}) is training in it; "
+      f"error: {workdir!r} is busy: a run (PID {os.getpid()}) is training in it; "
       "wait for it or use another --workdir"]
-  assert first.returncode == 0, first_err[-2000:]
-  steps = [r["step"] for r in read_metrics(str(workdir)) if "train/loss" in r]
-  assert steps == list(range(10, 3001, 10))
+  assert result["step"] == 100
+  steps = [r["step"] for r in read_metrics(workdir) if "train/loss" in r]
+  assert steps == list(range(10, 101, 10))
