@@ -1,0 +1,24 @@
+"""experiments.benchmark's measurements on a smoke config: present, positive, consistent."""
+
+from conftest import load_config
+from genlab import benchmark
+
+
+def test_benchmark_record_is_consistent():
+  config = load_config("ae", "smoke")
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size = "digits", 120
+  record = benchmark.benchmark(config, steps=5, loop_steps=0, name="ae.py:smoke")
+  assert record["config"] == "ae.py:smoke" and record["batch_size"] == 32
+  for key in ("compile_s", "step_ms", "images_per_s", "flops_per_step", "gflops",
+              "peak_gflops", "peak_rss_mb"):
+    assert record[key] > 0, key
+  # images/s and GFLOP/s are the same step time seen two ways.
+  step_s = record["step_ms"] / 1e3
+  assert abs(record["images_per_s"] - 32 / step_s) / record["images_per_s"] < 1e-2
+  assert abs(record["gflops"] - record["flops_per_step"] / step_s / 1e9) < 0.02 * record["gflops"] + 0.01
+  assert 0 < record["peak_fraction"] == round(record["gflops"] / record["peak_gflops"], 3)
+  # The MLP AE's step: forward and backward through 64-512-256-32-256-512-64 at batch 32.
+  macs = sum(a * b for a, b in [(64, 512), (512, 256), (256, 32)]) * 2
+  assert 2 * 32 * macs * 2 < record["flops_per_step"] < 2 * 32 * macs * 4
+  assert "pipeline_efficiency" not in record  # loop_steps=0 skips the loop
