@@ -5,9 +5,10 @@
 
 Prints one JSON line:
   compile_s        lowering + compiling the train step (stage 0)
-  step_ms          median of --steps calls of the compiled step on one resident batch,
-                   after warm-up, each waited for
-  images_per_s     data.batch_size / step
+  step_ms          the compiled step's time on one resident batch after warm-up: the
+                   median of 5 rounds of --steps / 5 back-to-back calls (dispatched as the
+                   loop dispatches them, so the loop can match it)
+  images_per_s     data.batch_size / step (× K for a population of K: its vmapped step)
   flops_per_step   XLA's cost analysis of the compiled step
   gflops, peak_fraction   achieved rate, and that over the `jnp.dot` peak (2048² float32
                    matmuls) measured in the same process, `peak_gflops`

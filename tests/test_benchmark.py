@@ -22,3 +22,14 @@ def test_benchmark_record_is_consistent():
   macs = sum(a * b for a, b in [(64, 512), (512, 256), (256, 32)]) * 2
   assert 2 * 32 * macs * 2 < record["flops_per_step"] < 2 * 32 * macs * 4
   assert "pipeline_efficiency" not in record  # loop_steps=0 skips the loop
+
+
+def test_a_population_times_its_vmapped_step_of_all_members():
+  config = load_config("ae", "smoke")
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size, config.population = "digits", 120, 3
+  record = benchmark.benchmark(config, steps=5, loop_steps=0)
+  assert record["members"] == 3 and record["batch_size"] == 32
+  assert abs(record["images_per_s"] - 3 * 32 / (record["step_ms"] / 1e3)) < 0.01 * record["images_per_s"]
+  macs = sum(a * b for a, b in [(64, 512), (512, 256), (256, 32)]) * 2
+  assert 3 * 2 * 32 * macs * 2 < record["flops_per_step"] < 3 * 2 * 32 * macs * 4
