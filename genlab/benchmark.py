@@ -65,14 +65,17 @@ def time_step(config, steps: int) -> dict:
   cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
   flops = float((cost or {}).get("flops", 0.0))
-  for _ in range(3):  # warm-up: the first calls allocate
-    state, _ = compiled(state, batch, rng)
+  # Timed through the jitted function, as the loop calls it: its C++ dispatch path is
+  # faster than calling the AOT-compiled object (measured 2.99 ms against the loop's
+  # 2.35 ms a step for vae.py).
+  for _ in range(3):  # warm-up: the first calls compile (again) and allocate
+    state, _ = step(state, batch, rng)
   jax.block_until_ready(state)
   per_round, rounds = max(steps // 5, 1), []
   for _ in range(5):
     t = time.perf_counter()
     for _ in range(per_round):
-      state, _ = compiled(state, batch, rng)
+      state, _ = step(state, batch, rng)
     jax.block_until_ready(state)
     rounds.append((time.perf_counter() - t) / per_round)
   return dict(compile_s=compile_s, step_s=statistics.median(rounds), flops_per_step=flops)
