@@ -1,7 +1,11 @@
 """experiments.benchmark's measurements on a smoke config: present, positive, consistent."""
 
+import pytest
+
 from conftest import load_config
 from genlab import benchmark
+
+pytestmark = pytest.mark.slow  # builds, compiles and times real steps: make test only
 
 
 def test_benchmark_record_is_consistent():

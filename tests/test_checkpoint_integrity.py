@@ -11,6 +11,8 @@ import pytest
 from conftest import load_config
 from genlab import checkpoint, experiment, train
 
+pytestmark = pytest.mark.slow  # real training runs and checkpoints: make test only
+
 
 @pytest.fixture(scope="module")
 def run_with_two_checkpoints(tmp_path_factory):
@@ -61,10 +63,12 @@ def test_flipped_bytes_fall_back_to_the_previous_checkpoint(run_with_two_checkpo
                                                            caplog, capfd):
   workdir = _copy(run_with_two_checkpoints, tmp_path)
   newest = os.path.join(workdir, "checkpoints", "20")
-  # The largest file holds the arrays; the same size, bytes inverted in its middle.
+  # The same size, bytes inverted in the middle of the largest file. Its arrays are
+  # compressed, so depending on where the bytes land Orbax fails to decode them
+  # ("unreadable") or decodes other numbers (the checksums' case, tested on its own below).
   data = max(_files(newest), key=os.path.getsize)
+  size = os.path.getsize(data)
   with open(data, "r+b") as f:
-    size = os.path.getsize(data)
     f.seek(size // 2)
     chunk = f.read(64)
     f.seek(size // 2)
@@ -72,12 +76,35 @@ def test_flipped_bytes_fall_back_to_the_previous_checkpoint(run_with_two_checkpo
   assert os.path.getsize(data) == size
   state, warnings, err = _restore_with_log(workdir, caplog, capfd)
   assert int(state.step) == 10
-  # Orbax itself restores these bytes without complaint; the checksums refuse them.
-  assert len(warnings) == 1
-  assert warnings[0].startswith("checkpoint 20 does not match its checksums"), warnings
+  assert len(warnings) == 1, warnings
+  assert warnings[0].startswith(("checkpoint 20 does not match its checksums",
+                                 "checkpoint 20 unreadable")), warnings
   assert "Traceback" not in err
   assert sorted(d for d in os.listdir(os.path.join(workdir, "checkpoints"))
                 if d.isdigit()) == ["10"]
+
+
+def test_arrays_that_read_back_wrong_are_caught_by_the_checksums(run_with_two_checkpoints,
+                                                                 tmp_path, caplog, capfd):
+  """Step 20 rewritten by Orbax with other numbers (one bit of one array), under the
+  checksums of the original: Orbax reads it back without complaint, the checksums don't."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  workdir = _copy(run_with_two_checkpoints, tmp_path)
+  _, state = experiment.restore(workdir)
+  leaves, tree = jax.tree.flatten(state)
+  first = np.array(leaves[1])
+  first.view(np.uint32).reshape(-1)[0] ^= 1  # one bit of one float
+  altered = jax.tree.unflatten(tree, [leaves[0], first, *leaves[2:]])
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  shutil.rmtree(os.path.join(ckpt_dir, "20"))
+  with ocp.CheckpointManager(ckpt_dir) as mngr:
+    mngr.save(20, args=ocp.args.StandardSave(altered), force=True)
+  restored, warnings, err = _restore_with_log(workdir, caplog, capfd)
+  assert int(restored.step) == 10
+  assert len(warnings) == 1
+  assert warnings[0].startswith("checkpoint 20 does not match its checksums (1 of "), warnings
+  assert "Traceback" not in err
 
 
 def test_a_deleted_manifest_falls_back_quietly(run_with_two_checkpoints, tmp_path, caplog,

@@ -27,6 +27,7 @@ def _config(policy: str, **train_fields):
   return _ae(**{**fields, **train_fields, "on_nonfinite": policy})
 
 
+@pytest.mark.slow  # a real training run
 def test_nan_at_step_k_stops_at_the_end_of_its_interval_and_keeps_finite_checkpoints(
     tmp_path, nan_at):
   nan_at(12)
@@ -41,6 +42,7 @@ def test_nan_at_step_k_stops_at_the_end_of_its_interval_and_keeps_finite_checkpo
   assert max(r["step"] for r in read_metrics(workdir)) == 15
 
 
+@pytest.mark.slow  # a real training run
 def test_rollback_restores_the_newest_checkpoint_at_a_lower_learning_rate(
     tmp_path, nan_at, capsys):
   nan_at(12)
@@ -58,6 +60,7 @@ def test_rollback_restores_the_newest_checkpoint_at_a_lower_learning_rate(
   # The lowered rate is in the checkpoint: the same update as a run at lr × 0.25 from 10.
 
 
+@pytest.mark.slow  # a real training run
 def test_rollback_gives_up_after_max_rollbacks(tmp_path):
   config = _config("rollback", max_rollbacks=2)
   with config.unlocked():
@@ -86,6 +89,7 @@ def test_skip_drops_a_nonfinite_update_and_keeps_the_rest():
              zip(jax.tree.leaves(before.params), jax.tree.leaves(good.params)))
 
 
+@pytest.mark.slow  # a real training run
 def test_skip_means_are_over_kept_steps_and_a_dead_interval_stops(tmp_path, nan_at):
   means = nonfinite.interval_means([{"loss": 2.0, "skipped": 0.0}, {"loss": 0.0, "skipped": 1.0},
                                     {"loss": 4.0, "skipped": 0.0}])
