@@ -25,7 +25,7 @@ import numpy as np
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(_TESTS)
 
-NUM_STEPS, EVERY = 40, 5
+NUM_STEPS, EVERY = 40, 5  # `make faults`; tests/test_fault_injection.py runs 20 and 4
 # Each family's smoke config, checkpointed every 5 steps so kills land between and in
 # saves; the GAN keeps an EMA of G so that the EMA is part of what must survive.
 FAMILIES = {
@@ -46,33 +46,36 @@ def cache_env(root: str) -> dict:
               JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
 
 
-def command(family: str, workdir: str) -> list[str]:
+def command(family: str, workdir: str, num_steps: int = NUM_STEPS,
+            every: int = EVERY) -> list[str]:
+  """The run: a checkpoint and a log record every `every` steps, evaluation and sample
+  grids halfway and at the end."""
   config, *overrides = FAMILIES[family]
   return [f"--config=experiments/configs/{config}", f"--workdir={workdir}",
-          f"--config.train.num_steps={NUM_STEPS}", f"--config.train.log_every={EVERY}",
-          f"--config.train.checkpoint_every={EVERY}", "--config.train.keep_checkpoints=3",
-          f"--config.train.eval_every={NUM_STEPS // 2}",
-          f"--config.train.sample_every={NUM_STEPS // 2}", *overrides]
+          f"--config.train.num_steps={num_steps}", f"--config.train.log_every={every}",
+          f"--config.train.checkpoint_every={every}", "--config.train.keep_checkpoints=3",
+          f"--config.train.eval_every={num_steps // 2}",
+          f"--config.train.sample_every={num_steps // 2}", *overrides]
 
 
-def faults(rng: random.Random) -> list[str]:
+def faults(rng: random.Random, num_steps: int = NUM_STEPS, every: int = EVERY) -> list[str]:
   """KILLS distinct kill points in step order, at least one inside a checkpoint save.
 
   Each fires: a rerun resumes at or before the previous kill's step, so it passes the
   next one; a save at a checkpoint step is always due, as no checkpoint of it exists yet.
   """
-  saves = list(range(EVERY, NUM_STEPS + 1, EVERY))
+  saves = list(range(every, num_steps + 1, every))
   while True:
-    steps = sorted(rng.sample(range(1, NUM_STEPS + 1), KILLS))
+    steps = sorted(rng.sample(range(1, num_steps + 1), KILLS))
     points = [f"{s}:{rng.choice(('step', 'save')) if s in saves else 'step'}" for s in steps]
     if any(p.endswith(":save") for p in points):
       return points
 
 
-def _run(zygote, family: str, workdir: str, fault: str | None):
+def _run(zygote, family: str, workdir: str, fault: str | None, plan: tuple):
   extra = {"GENLAB_FAULT": fault} if fault else {}
-  return zygote.run("experiments.main", command(family, workdir), REPO_ROOT, timeout=600,
-                    extra_env=extra)
+  return zygote.run("experiments.main", command(family, workdir, *plan), REPO_ROOT,
+                    timeout=600, extra_env=extra)
 
 
 def _final(workdir: str):
@@ -100,24 +103,26 @@ def differences(reference: str, workdir: str) -> list[str]:
   return out
 
 
-def reference(zygote, family: str, root: str) -> str:
+def reference(zygote, family: str, root: str, plan: tuple = (NUM_STEPS, EVERY)) -> str:
+  """The uninterrupted run; `plan` is (num_steps, every) of `command`."""
   workdir = os.path.join(root, f"{family}_reference")
-  proc = _run(zygote, family, workdir, None)
+  proc = _run(zygote, family, workdir, None, plan)
   if proc.returncode != 0:
     raise RuntimeError(f"{family} reference run failed:\n{proc.stderr[-3000:]}")
   return workdir
 
 
-def trial(zygote, family: str, root: str, ref: str, seed: int) -> tuple[list[str], list[str]]:
+def trial(zygote, family: str, root: str, ref: str, seed: int,
+          plan: tuple = (NUM_STEPS, EVERY)) -> tuple[list[str], list[str]]:
   """(kill points, differences from the reference) of one trial."""
   workdir = os.path.join(root, f"{family}_trial{seed}")
-  points = faults(random.Random(f"{family}{seed}"))
+  points = faults(random.Random(f"{family}{seed}"), *plan)
   for point in points:
-    proc = _run(zygote, family, workdir, point)
+    proc = _run(zygote, family, workdir, point, plan)
     if proc.returncode != -9:
       return points, [f"the run was not killed at {point} (exit {proc.returncode}):\n"
                       f"{proc.stderr[-2000:]}"]
-  proc = _run(zygote, family, workdir, None)
+  proc = _run(zygote, family, workdir, None, plan)
   if proc.returncode != 0:
     return points, [f"the final rerun failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}"]
   return points, differences(ref, workdir)

@@ -8,6 +8,13 @@ from genlab import benchmark
 pytestmark = pytest.mark.slow  # builds, compiles and times real steps: make test only
 
 
+@pytest.fixture(autouse=True)
+def small_peak(monkeypatch):
+  """The 2048² peak matmuls cost seconds of CPU; a 512² one checks the same arithmetic."""
+  peak = benchmark.matmul_peak_gflops
+  monkeypatch.setattr(benchmark, "matmul_peak_gflops", lambda: peak(n=512, repeats=3))
+
+
 def test_benchmark_record_is_consistent():
   config = load_config("ae", "smoke")
   with config.unlocked():
