@@ -80,11 +80,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   nonfinite.validate(config)
 
 
-@jax.jit
-def _finite(tree) -> jax.Array:
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-            if jnp.issubdtype(x.dtype, jnp.inexact)]
-  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+_finite = jax.jit(nonfinite.finite)
 
 
 def all_finite(tree) -> bool:

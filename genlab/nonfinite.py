@@ -43,7 +43,8 @@ def validate(config) -> None:
     raise UserError(f"train.max_rollbacks must be at least 1, got {config.train.max_rollbacks}")
 
 
-def _finite(tree) -> jax.Array:
+def finite(tree) -> jax.Array:
+  """Whether every float leaf of `tree` is finite, as a traced boolean."""
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
@@ -57,7 +58,7 @@ def skipping(step):
   """
   def wrapped(state, batch, rng, **kwargs):
     new, metrics = step(state, batch, rng, **kwargs)
-    ok = jnp.logical_and(_finite(metrics), _finite(new))
+    ok = jnp.logical_and(finite(metrics), finite(new))
     kept = jax.tree.map(lambda n, o: jnp.where(ok, n, o), new, state).replace(step=new.step)
     metrics = {k: jnp.where(ok, v, jnp.zeros_like(v)) for k, v in metrics.items()}
     metrics[SKIPPED] = 1.0 - ok.astype(jnp.float32)
