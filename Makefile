@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 WORKDIR ?= runs/default
 CONFIG ?= experiments/configs/vae.py:conv
 
-.PHONY: train test test-fast test-real-size test-scale faults install clean
+.PHONY: train test test-fast test-real-size test-scale faults bench install clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -44,6 +44,13 @@ test-fast: $(STAMP)
 # points and resumes, compared bit for bit with an uninterrupted run (tests/fault_injection.py).
 faults: $(STAMP)
 	$(BIN)/python tests/fault_injection.py --trials=20
+
+# Speed of every image config of README's table (experiments.benchmark, one process
+# each, one after another; ~25 minutes here): rewrites README's speed table and
+# docs/bench.jsonl. Run it on an idle machine. `pip install torch==2.13.0` first for
+# `python -m experiments.benchmark --config=... --vs_torch`, which make bench skips.
+bench: $(STAMP)
+	$(BIN)/python -m experiments.bench_table
 
 clean:
 	rm -rf $(VENV) runs

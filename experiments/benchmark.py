@@ -19,6 +19,11 @@ Prints one JSON line:
                    longer run holds exactly one more evaluation interval
   pipeline_efficiency      end-to-end ÷ images_per_s
   peak_rss_mb      the process's peak resident memory
+With --vs_torch (the DCGAN and the MLP VAE; experiments/vs_torch.py), also:
+  genlab_images_per_s, torch_images_per_s   the train step against a PyTorch CPU loop of
+                   the same network, alternating --torch_rounds rounds of --torch_steps
+                   steps in this process (medians)
+  vs_torch, vs_torch_range   their ratio, and the range of the per-round ratios
 
 `--loop_steps=0` skips the loop measurement. Staged (growing) models are timed at stage 0.
 """
@@ -28,7 +33,7 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from experiments import cli, features
+from experiments import cli, features, vs_torch
 from genlab import benchmark, experiment
 from genlab.errors import UserError
 
@@ -38,6 +43,11 @@ _STEPS = flags.DEFINE_integer("steps", 50, "timed calls of the compiled step", l
 _LOOP_STEPS = flags.DEFINE_integer(
     "loop_steps", None, "steps of the shorter loop run (default: the config's eval_every); "
     "0 skips the loop", lower_bound=0)
+_VS_TORCH = flags.DEFINE_bool("vs_torch", False, "also time a PyTorch twin side by side")
+_TORCH_ROUNDS = flags.DEFINE_integer("torch_rounds", 5, "alternating rounds (--vs_torch)",
+                                     lower_bound=1)
+_TORCH_STEPS = flags.DEFINE_integer("torch_steps", 30, "steps per round and side (--vs_torch)",
+                                    lower_bound=1)
 flags.mark_flags_as_required(["config"])
 
 
@@ -47,8 +57,16 @@ def main(argv):
   config = _CONFIG.value
   experiment.validate(config)
   name = getattr(flags.FLAGS["config"], "config_filename", "")
+  twin = vs_torch.torch_twin(config) if _VS_TORCH.value else None  # fails before timing
   record = benchmark.benchmark(config, _STEPS.value, _LOOP_STEPS.value, name,
                                features.for_training(config) if _LOOP_STEPS.value != 0 else None)
+  if twin:
+    torch_steps, record["torch"] = twin
+    runner = benchmark.StepRunner(config)
+    per_call = runner.per_call
+    steps = -(-_TORCH_STEPS.value // per_call) * per_call  # whole calls
+    record.update(vs_torch.side_by_side(runner.run, torch_steps, config.data.batch_size,
+                                        steps, _TORCH_ROUNDS.value))
   print(json.dumps(record))
 
 

@@ -8,7 +8,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from genlab import experiment, population, sharding, train
+from genlab import experiment, guards, population, sharding, train
 from genlab.data import pipeline
 from genlab.errors import UserError
 
@@ -26,7 +26,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
   return 2 * n**3 / min(times) / 1e9
 
 
-def _population_inputs(config, exp):
+def _population_inputs(config, exp, per_call):
   """(state, batch, rng, step) of a population's vmapped step (genlab.population)."""
   group = population.members(config, "")
   exps = [exp.for_config(m.config, population.hparams(config, group) is None) for m in group]
@@ -35,48 +35,72 @@ def _population_inputs(config, exp):
                          sharding.replicated(exp.mesh))
   rng = jnp.stack([e.rngs()["train"] for e in exps])
   batch = population.StackedBatches(
-      [pipeline.train_batches(exp.train, local, m.config.seed) for m in group])[0]
+      [_calls(pipeline.train_batches(exp.train, local, m.config.seed), per_call)
+       for m in group])[0]
   step = train.jit_train_step(exp.fns, 0, exp.mesh, None, len(group),
-                              population.hparams(config, group))
+                              population.hparams(config, group), steps_per_call=per_call)
   return state, batch, rng, step
 
 
-def time_step(config, steps: int) -> dict:
-  """compile_s, step_s and flops_per_step of the config's stage-0 train step.
+def _calls(batches, per_call):
+  return batches if per_call == 1 else pipeline.Chunks(batches, per_call)
 
-  step_s is the median over 5 rounds of back-to-back calls on one resident batch, each
-  round waited for once at its end: the step's throughput, dispatched the way the loop
-  dispatches it (waiting after every call would add a host round trip the loop does
-  not pay). A population (`population=K`) times its vmapped step of all K members.
+
+class StepRunner:
+  """The config's stage-0 train step, jitted as the loop jits it, on one resident batch.
+
+  `run(n)` makes n steps (n / S calls with `train.steps_per_call` = S) and waits for
+  them once at the end: dispatched the way the loop dispatches (waiting after every
+  call would add a host round trip the loop does not pay). A population
+  (`population=K`) runs its vmapped step of all K members.
   """
-  exp = experiment.build(config)
-  if population.size(config) > 1:
-    state, batch, rng, step = _population_inputs(config, exp)
-  else:
-    state, rng = exp.init_state(), exp.rngs()["train"]
-    local = sharding.local_batch_size(config.data.batch_size, exp.mesh)
-    batch = pipeline.train_batches(exp.train, local, config.seed)[0]
-    step = train.jit_train_step(exp.fns, 0, exp.mesh)
-  batch = sharding.put_local_batch(batch, exp.mesh) if population.size(config) == 1 else \
-      jax.device_put(batch)
-  t = time.perf_counter()
-  compiled = step.lower(state, batch, rng).compile()
-  compile_s = time.perf_counter() - t
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float((cost or {}).get("flops", 0.0))
-  # Timed through the jitted function, as the loop calls it: its C++ dispatch path is
-  # faster than calling the AOT-compiled object (measured 2.99 ms against the loop's
-  # 2.35 ms a step for vae.py).
-  for _ in range(3):  # warm-up: the first calls compile (again) and allocate
-    state, _ = step(state, batch, rng)
-  jax.block_until_ready(state)
-  per_round, rounds = max(steps // 5, 1), []
+
+  def __init__(self, config):
+    exp = experiment.build(config)
+    self.per_call = guards.steps_per_call(config)
+    if population.size(config) > 1:
+      state, batch, rng, step = _population_inputs(config, exp, self.per_call)
+      batch = jax.device_put(batch)
+    else:
+      state, rng = exp.init_state(), exp.rngs()["train"]
+      local = sharding.local_batch_size(config.data.batch_size, exp.mesh)
+      batch = _calls(pipeline.train_batches(exp.train, local, config.seed), self.per_call)[0]
+      step = train.jit_train_step(exp.fns, 0, exp.mesh, steps_per_call=self.per_call)
+      batch = sharding.put_local_batch(batch, exp.mesh, int(self.per_call > 1))
+    self._state, self._batch, self._rng, self._step = state, batch, rng, step
+
+  def compile(self) -> tuple[float, float]:
+    """(seconds to lower and compile, XLA's FLOP count of one step)."""
+    t = time.perf_counter()
+    compiled = self._step.lower(self._state, self._batch, self._rng).compile()
+    seconds = time.perf_counter() - t
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    # A scan's body (one step) is counted once, as for an unfused step.
+    return seconds, float((cost or {}).get("flops", 0.0))
+
+  def run(self, n: int) -> None:
+    # Through the jitted function, as the loop calls it: its C++ dispatch path is faster
+    # than calling the AOT-compiled object (measured 2.99 ms against the loop's 2.35 ms a
+    # step for vae.py).
+    state = self._state
+    for _ in range(max(n // self.per_call, 1)):
+      state, _ = self._step(state, self._batch, self._rng)
+    jax.block_until_ready(state)
+    self._state = state
+
+
+def time_step(config, steps: int) -> dict:
+  """compile_s, step_s and flops_per_step of the config's stage-0 train step: step_s is
+  the median over 5 rounds of steps / 5 back-to-back steps (StepRunner.run)."""
+  runner = StepRunner(config)
+  compile_s, flops = runner.compile()
+  runner.run(3 * runner.per_call)  # warm-up: the first calls compile (again) and allocate
+  per_round = max(steps // (5 * runner.per_call), 1) * runner.per_call
+  rounds = []
   for _ in range(5):
     t = time.perf_counter()
-    for _ in range(per_round):
-      state, _ = step(state, batch, rng)
-    jax.block_until_ready(state)
+    runner.run(per_round)
     rounds.append((time.perf_counter() - t) / per_round)
   return dict(compile_s=compile_s, step_s=statistics.median(rounds), flops_per_step=flops)
 

@@ -221,7 +221,7 @@ def config_to_json(config: ml_collections.ConfigDict) -> str:
 # rerun may change them (to extend a finished run, say), and config.json records it.
 RESUMABLE = tuple(f"train.{f}" for f in ("num_steps", "log_every", "eval_every",
                                           "sample_every", "checkpoint_every",
-                                          "keep_checkpoints"))
+                                          "keep_checkpoints", "steps_per_call"))
 HISTORY = "_history"  # config.json's list of such changes; not a config field
 
 
@@ -266,7 +266,7 @@ def _compare(config: ml_collections.ConfigDict, workdir: str):
     old = json.load(f)
   history = old.pop(HISTORY, [])
   if isinstance(old.get("train"), dict):  # written before these fields existed
-    old["train"] = {**nonfinite.DEFAULTS, **old["train"]}
+    old["train"] = {**nonfinite.DEFAULTS, "steps_per_call": 1, **old["train"]}
   diff = sorted(_diff_keys(old, new))
   refused = [k for k in diff if k not in RESUMABLE]
   if refused:

@@ -29,7 +29,9 @@ from genlab.errors import UserError
 
 # Fields that must be ≥ 1, under config.train.
 _POSITIVE = ("num_steps", "log_every", "eval_every", "sample_every", "checkpoint_every",
-             "keep_checkpoints")
+             "keep_checkpoints", "steps_per_call")
+# The loop acts between calls, so with K steps per call these must be multiples of K.
+_CADENCE = ("num_steps", "log_every", "eval_every", "sample_every", "checkpoint_every")
 
 
 class Stopped(UserError):
@@ -74,10 +76,20 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = train.get(field)
     if value is not None and value < 1:
       raise UserError(f"train.{field} must be at least 1, got {value}")
+  k = steps_per_call(config)
+  for field in _CADENCE if k > 1 else ():
+    if train[field] % k:
+      raise UserError(f"train.{field}={train[field]} is not a multiple of "
+                      f"train.steps_per_call={k}")
   for path, lr in _learning_rates(config.get("optim", ml_collections.ConfigDict())):
     if not math.isfinite(lr) or lr < 0:
       raise UserError(f"{path}.learning_rate must be a finite number ≥ 0, got {lr}")
   nonfinite.validate(config)
+
+
+def steps_per_call(config: ml_collections.ConfigDict) -> int:
+  """K train steps fused into one compiled call (a lax.scan); 1 in configs made before."""
+  return int(config.train.get("steps_per_call", 1))
 
 
 _finite = jax.jit(nonfinite.finite)

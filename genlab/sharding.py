@@ -30,8 +30,9 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def batch_sharding(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P("data"))
+def batch_sharding(mesh: Mesh, lead: int = 0) -> NamedSharding:
+  """Split over `data` along axis `lead` (after `lead` unsplit axes: steps, members)."""
+  return NamedSharding(mesh, P(*[None] * lead, "data"))
 
 
 def check_batch_size(batch_size: int, mesh: Mesh, name: str = "data.batch_size") -> None:
@@ -73,7 +74,7 @@ def local_batch_size(global_batch: int, mesh: Mesh,
   return global_batch // n
 
 
-def put_local_batch(local, mesh: Mesh):
+def put_local_batch(local, mesh: Mesh, lead: int = 0):
   """Assembles each process's own rows into global arrays sharded over `data`.
 
   Process p's rows become rows [p * L, (p + 1) * L) of the global batch, where
@@ -86,9 +87,10 @@ def put_local_batch(local, mesh: Mesh):
     mesh: the mesh from `make_mesh`.
 
   Returns:
-    The same pytree of global jax.Arrays [L * process count, ...].
+    The same pytree of global jax.Arrays [L * process count, ...] (the rows on axis
+    `lead` when there are `lead` leading axes, e.g. the steps of one call).
   """
-  sharding = batch_sharding(mesh)
+  sharding = batch_sharding(mesh, lead)
   if jax.process_count() == 1:
     return jax.device_put(local, sharding)
   return jax.tree.map(

@@ -22,6 +22,7 @@ import numpy as np
 from genlab import experiment, faults, guards, nonfinite, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
+from genlab.errors import UserError
 from genlab.evaluation.split import evaluate_split, means
 from genlab.monitor import LoopMonitor
 from genlab.writers import MetricWriter, Progress
@@ -41,7 +42,8 @@ def _counted(fn, counts: dict, key):
 
 
 def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | None = None,
-                   members: int = 1, hparams: dict | None = None, skip_nonfinite: bool = False):
+                   members: int = 1, hparams: dict | None = None, skip_nonfinite: bool = False,
+                   steps_per_call: int = 1):
   """The family's train step for `stage`, jitted with explicit placement: the state
   replicated in and out (donated, so it is updated in place), the batch split over the
   mesh's `data` axis, the rng replicated. `compiles[stage]` counts its traces.
@@ -49,6 +51,8 @@ def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | No
   With members > 1 it steps a population: states, batches and rngs carry a leading
   member axis, and `hparams` ({key: [members] values}, or None) the swept scalar.
   With `skip_nonfinite` a non-finite update is dropped (genlab.nonfinite.skipping).
+  With steps_per_call = K > 1 one call runs K steps in a lax.scan: batches carry a
+  steps axis (after the member axis) and every metric a leading [K] axis.
   """
   replicated = sharding.replicated(mesh)
   step = functools.partial(fns.train_step, stage=stage)
@@ -56,14 +60,35 @@ def jit_train_step(fns, stage: int, mesh: jax.sharding.Mesh, compiles: dict | No
     step = _counted(step, compiles, stage)
   if skip_nonfinite:
     step = nonfinite.skipping(step)
+  if steps_per_call > 1:
+    step = _scanned(step)
+  lead = int(steps_per_call > 1)  # the steps axis, before the batch rows
   if members == 1:
-    return jax.jit(step, in_shardings=(replicated, sharding.batch_sharding(mesh), replicated),
+    return jax.jit(step, in_shardings=(replicated, sharding.batch_sharding(mesh, lead),
+                                       replicated),
                    out_shardings=(replicated, replicated), donate_argnums=0)
   vmapped = jax.vmap(lambda s, b, r, hp: step(s, b, r, hparams=hp or None))
-  split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, "data"))
+  if lead:  # metrics [members, K] -> [K, members], as the loop reads them
+    vmapped = _steps_first(vmapped)
+  split = sharding.batch_sharding(mesh, 1 + lead)
   return jax.jit(lambda s, b, r: vmapped(s, b, r, hparams or {}),
                  in_shardings=(replicated, split, replicated),
                  out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def _scanned(step):
+  """`step` over a leading steps axis of the batch, in one lax.scan (the same rng, as
+  the loop passes it to every step; each step folds in its own count)."""
+  def steps(state, batches, rng, **kwargs):
+    return jax.lax.scan(lambda s, b: step(s, b, rng, **kwargs), state, batches)
+  return steps
+
+
+def _steps_first(fn):
+  def wrapped(*args):
+    state, metrics = fn(*args)
+    return state, jax.tree.map(lambda m: jnp.moveaxis(m, 1, 0), metrics)
+  return wrapped
 
 
 def _restore(ckpts: list, exps: list) -> list:
@@ -78,6 +103,24 @@ def _restore(ckpts: list, exps: list) -> list:
     if len(steps) == 1:
       return [e.init_state() if s is None else s for s, e in zip(states, exps)]
     limit = min(steps)
+
+
+def _check_steps_per_call(per_call: int, fns, start: int) -> None:
+  if per_call == 1:
+    return
+  if len(fns.stages) > 1:
+    raise UserError(f"train.steps_per_call={per_call} needs a model trained in one stage; "
+                    "this one grows in stages")
+  if start % per_call:
+    raise UserError(f"the run resumes at step {start}, not a multiple of "
+                    f"train.steps_per_call={per_call}; resume with a divisor of {start}")
+
+
+def _per_step(fetched: list, per_call: int) -> list:
+  """Host metrics of each call -> those of each step (a call's have a [K] steps axis)."""
+  if per_call == 1:
+    return fetched
+  return [jax.tree.map(lambda v, j=j: v[j], m) for m in fetched for j in range(per_call)]
 
 
 def _kept(ckpts) -> str:
@@ -168,8 +211,10 @@ def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, in
 
   compiles: dict = {}
   policy = nonfinite.policy(config)
-  train_step = {s: jit_train_step(fns, s, mesh, compiles, k, hparams, policy == "skip")
-                for s in fns.stages}
+  per_call = guards.steps_per_call(config)
+  _check_steps_per_call(per_call, fns, start)
+  train_step = {s: jit_train_step(fns, s, mesh, compiles, k, hparams, policy == "skip",
+                                  per_call) for s in fns.stages}
   # Members that differ in a swept scalar evaluate with their own value (their own fns).
   jitted = {id(e.fns): ({s: jax.jit(functools.partial(e.fns.eval_step, stage=s))
                          for s in fns.stages},
@@ -184,28 +229,33 @@ def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, in
   monitors = [LoopMonitor.build(e, w, start, feature_net) for e, w in zip(exps, writers)]
   # Each process batches its own shard; the global batch is the processes' rows.
   local = sharding.local_batch_size(config.data.batch_size, mesh)
+  # Item i of `calls` is the input of call i (K steps' batches stacked when K > 1).
+  chunked = (lambda b: b) if per_call == 1 else (lambda b: pipeline.Chunks(b, per_call))
   if k == 1:
-    batches = pipeline.Prefetcher(pipeline.train_batches(exp.train, local, config.seed), start,
-                                  put=lambda b: sharding.put_local_batch(b, mesh))
+    calls = chunked(pipeline.train_batches(exp.train, local, config.seed))
+    batches = pipeline.Prefetcher(
+        calls, start // per_call,
+        put=lambda b: sharding.put_local_batch(b, mesh, int(per_call > 1)))
   else:  # each member draws its own order, from its own seed
     batches = pipeline.Prefetcher(population.StackedBatches(
-        [pipeline.train_batches(exp.train, local, m.config.seed) for m in group]), start)
+        [chunked(pipeline.train_batches(exp.train, local, m.config.seed)) for m in group]),
+        start // per_call)
   progress = Progress(start, tc.num_steps)
   pending: list = []
   results: list = [{}] * k
   try:
-    for step in range(start, tc.num_steps):
+    for step in range(start, tc.num_steps, per_call):
       stage = fns.stage_at(step)
       state, metrics = train_step[stage](state, next(batches), train_rng)
       pending.append(metrics)
-      done = step + 1
+      done = step + per_call
       faults.point(done, "step")
       state = faults.poison(done, state)
       last = done == tc.num_steps
       if done % tc.log_every == 0 or last:
         # One host sync per log interval, not per step.
-        stacked = nonfinite.interval_means(jax.device_get(pending))
-        interval, pending = len(pending), []
+        stacked = nonfinite.interval_means(_per_step(jax.device_get(pending), per_call))
+        interval, pending = len(pending) * per_call, []
         rate = progress.rate(done)
         for i in range(k):
           logged = {f"train/{name}": member(v, i) for name, v in stacked.items()}

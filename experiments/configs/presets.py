@@ -4,6 +4,8 @@ Arg strings are comma-separated tokens: variant names (`under`, `smoke`, ...) an
 `key=value` pairs for typed fields a config file declares (e.g. `code=64`).
 """
 
+import math
+
 import ml_collections
 
 from genlab.errors import UserError
@@ -70,7 +72,10 @@ def base() -> ml_collections.ConfigDict:
       checkpoint_every=1000, keep_checkpoints=2, layerwise_steps=0,
       # NaN or infinite loss, gradients or state: stop, skip the step, or roll back to
       # the newest checkpoint at a lower learning rate (genlab/nonfinite.py).
-      on_nonfinite="stop", rollback_factor=0.5, max_rollbacks=3))
+      on_nonfinite="stop", rollback_factor=0.5, max_rollbacks=3,
+      # K > 1 fuses K steps into one compiled call (lax.scan): for tiny models, whose
+      # step is shorter than its dispatch. Cadences must be multiples of K.
+      steps_per_call=1))
   # What experiments.evaluate measures; see README "Metrics and protocols".
   c.eval = ml_collections.ConfigDict(dict(
       num_samples=1000, feature_net_steps=FEATURE_NET_STEPS, probe=True))
@@ -136,6 +141,7 @@ def smoke(c: ml_collections.ConfigDict, batch_size: int = 32) -> ml_collections.
   """Shrinks a config to seconds on CPU while keeping every code path alive."""
   t = c.train
   t.num_steps, t.log_every, t.eval_every, t.sample_every, t.checkpoint_every = 20, 5, 10, 10, 10
+  t.steps_per_call = math.gcd(t.steps_per_call, 5)  # still fused where the config fuses
   if t.layerwise_steps:
     t.layerwise_steps = 4
   c.data.batch_size = batch_size

@@ -82,6 +82,19 @@ def train_batches(split: dict, batch_size: int, seed: int) -> TrainBatches:
   return TrainBatches(split, batch_size, seed)
 
 
+class Chunks:
+  """Item j stacks batches jK, ..., jK + K − 1 of `batches` on a new leading axis: the
+  input of one call that fuses K train steps (`train.steps_per_call`), so each step sees
+  the batch it would see alone."""
+
+  def __init__(self, batches, k: int):
+    self._batches, self._k = batches, k
+
+  def __getitem__(self, j: int) -> dict:
+    items = [self._batches[j * self._k + i] for i in range(self._k)]
+    return {key: np.stack([item[key] for item in items]) for key in items[0]}
+
+
 def eval_batches(split: dict, batch_size: int) -> Iterator[tuple[dict, int]]:
   """Fixed-size batches over a whole split of typed fields, the last one padded.
 
