@@ -78,9 +78,8 @@ def _cell(value, fmt="{:,.0f}"):
   return "–" if value is None else fmt.format(value)
 
 
-def table(records: list[dict], machine: str) -> str:
-  lines = [f"Measured by `make bench` ({machine}); records: "
-           f"[{_RECORDS.value}]({_RECORDS.value}).", "",
+def table(records: list[dict], machine: str, source: str = "docs/bench.jsonl") -> str:
+  lines = [f"Measured by `make bench` ({machine}); records: [{source}]({source}).", "",
            "| config | batch | step | images/s | peak fraction | loop efficiency | compile "
            "(smoke) | steps alone (README steps) | README train time |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -117,7 +116,7 @@ def main(argv):
   head, rest = text.split(_START, 1)
   _, tail = rest.split(_END, 1)
   with open(_README.value, "w") as f:
-    f.write(f"{head}{_START}\n{table(records, machine)}\n{_END}{tail}")
+    f.write(f"{head}{_START}\n{table(records, machine, _RECORDS.value)}\n{_END}{tail}")
 
 
 if __name__ == "__main__":

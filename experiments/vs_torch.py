@@ -112,15 +112,13 @@ def _mlp_vae(config, torch):
 
 def torch_twin(config):
   """(n -> run n PyTorch train steps, description) for the config's architecture."""
-  torch = _require_torch()
   name = config.model.get("name")
-  if name == "dcgan":
-    steps = _dcgan(config, torch)
-  elif name == "vae" and not config.model.channels:
-    steps = _mlp_vae(config, torch)
-  else:
+  twins = {"dcgan": _dcgan, "vae": _mlp_vae}
+  if name not in twins or (name == "vae" and config.model.channels):
     raise UserError(f"--vs_torch has a PyTorch twin of the DCGAN and the MLP VAE only, "
                     f"not of model {name!r}{' with convs' if name == 'vae' else ''}")
+  torch = _require_torch()
+  steps = twins[name](config, torch)
   return steps, f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 

@@ -44,3 +44,16 @@ def test_a_population_times_its_vmapped_step_of_all_members():
   assert abs(record["images_per_s"] - 3 * 32 / (record["step_ms"] / 1e3)) < 0.01 * record["images_per_s"]
   macs = sum(a * b for a, b in [(64, 512), (512, 256), (256, 32)]) * 2
   assert 3 * 2 * 32 * macs * 2 < record["flops_per_step"] < 3 * 2 * 32 * macs * 4
+
+
+def test_fused_steps_count_per_step():
+  # steps_per_call = 5: a call makes 5 steps; the record is per step, FLOPs included.
+  config = load_config("ae", "smoke")
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size = "digits", 120
+  one = benchmark.time_step(config, steps=10)
+  with config.unlocked():
+    config.train.steps_per_call = 5
+  five = benchmark.time_step(config, steps=10)
+  assert five["flops_per_step"] == pytest.approx(one["flops_per_step"], rel=0.05)
+  assert five["step_s"] < 3 * one["step_s"]  # not a call's time (5 steps) read as one
