@@ -13,10 +13,12 @@ Prints one JSON line:
   gflops, peak_fraction   achieved rate, and that over the `jnp.dot` peak (2048² float32
                    matmuls) measured in the same process, `peak_gflops`
   end_to_end_images_per_s  the real loop (genlab.train.run: data, logging, the config's
-                   in-loop evaluation, sample grids and checkpoints) as a marginal rate:
-                   runs of M and 2M steps from scratch, so start-up, compilation and the
-                   final evaluation cancel. M defaults to the config's `eval_every`, so the
-                   longer run holds exactly one more evaluation interval
+                   in-loop evaluation, sample grids and checkpoints) at its steady rate:
+                   one run from scratch, timed over M steps after the first evaluation,
+                   grid and checkpoint (so compilation and start-up fall outside), from
+                   the run's own train/steps_per_sec records. M is whole periods of the
+                   config's cadences (the lcm of log/eval/sample/checkpoint_every), at
+                   least ~10 s of steps; --loop_steps sets it
   pipeline_efficiency      end-to-end ÷ images_per_s
   peak_rss_mb      the process's peak resident memory
 With --vs_torch (the DCGAN and the MLP VAE; experiments/vs_torch.py), also:
@@ -41,8 +43,8 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "experiments/configs/N
                                           lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 50, "timed calls of the compiled step", lower_bound=1)
 _LOOP_STEPS = flags.DEFINE_integer(
-    "loop_steps", None, "steps of the shorter loop run (default: the config's eval_every); "
-    "0 skips the loop", lower_bound=0)
+    "loop_steps", None, "steps of the loop's timed window, a multiple of its cadences' period "
+    "(default: whole periods, ≥ ~10 s); 0 skips the loop", lower_bound=0)
 _VS_TORCH = flags.DEFINE_bool("vs_torch", False, "also time a PyTorch twin side by side")
 _TORCH_ROUNDS = flags.DEFINE_integer("torch_rounds", 5, "alternating rounds (--vs_torch)",
                                      lower_bound=1)

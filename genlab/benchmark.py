@@ -1,5 +1,6 @@
 """Speed of a config's train step and of the loop around it (experiments.benchmark)."""
 
+import math
 import resource
 import statistics
 import tempfile
@@ -11,6 +12,7 @@ import jax.numpy as jnp
 from genlab import experiment, guards, population, sharding, train
 from genlab.data import pipeline
 from genlab.errors import UserError
+from genlab.writers import read_metrics
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -105,32 +107,52 @@ def time_step(config, steps: int) -> dict:
   return dict(compile_s=compile_s, step_s=statistics.median(rounds), flops_per_step=flops)
 
 
+def loop_period(config) -> int:
+  """The loop's period: every cadence (logging, evaluation, grids, checkpoints) divides it."""
+  t = config.train
+  return math.lcm(t.log_every, t.eval_every, t.sample_every, t.checkpoint_every)
+
+
 def loop_steps_per_s(config, steps: int, feature_net=None) -> float:
-  """Marginal steps/s of the real loop: runs of `steps` and 2 × `steps` from scratch."""
-  walls = []
-  for n in (steps, 2 * steps):
-    run_config = config.copy_and_resolve_references()
-    with run_config.unlocked():
-      run_config.train.num_steps = n
-    with tempfile.TemporaryDirectory(prefix="bench") as workdir:
-      t = time.perf_counter()
-      train.run(run_config, workdir, feature_net=feature_net)
-      walls.append(time.perf_counter() - t)
-  if walls[1] - walls[0] < 0.1 * walls[0]:
-    raise UserError(f"the loop runs of {steps} and {2 * steps} steps took {walls[0]:.1f} s "
-                    f"and {walls[1]:.1f} s: too close to measure; raise --loop_steps")
-  return steps / (walls[1] - walls[0])
+  """The real loop's steady rate over `steps` steps (a multiple of its period).
+
+  One run of s0 + `steps` steps from scratch, where s0 is the first logging step after
+  the first evaluation, grid and checkpoint: everything compiled or started once (the
+  step, the evaluation, the process's first data and Orbax calls) falls before s0. The
+  window (s0, s0 + steps] then holds whole periods of logging, evaluation, grids and
+  checkpoints. Its time comes from the run's own `train/steps_per_sec` records (steps
+  since the start ÷ seconds since the start, at each logging step).
+  """
+  t = config.train
+  if steps % loop_period(config):
+    raise UserError(f"--loop_steps={steps} is not a multiple of the loop's period, "
+                    f"{loop_period(config)} steps (every logging, evaluation, grid and "
+                    "checkpoint cadence divides it)")
+  last_first = max(t.eval_every, t.sample_every, t.checkpoint_every)
+  first = -(-last_first // t.log_every) * t.log_every + t.log_every
+  run_config = config.copy_and_resolve_references()
+  with run_config.unlocked():
+    run_config.train.num_steps = first + steps
+  with tempfile.TemporaryDirectory(prefix="bench") as workdir:
+    train.run(run_config, workdir, feature_net=feature_net)
+    rates = {r["step"]: r["train/steps_per_sec"] for r in read_metrics(workdir)
+             if "train/steps_per_sec" in r}
+  seconds = (first + steps) / rates[first + steps] - first / rates[first]
+  return steps / seconds
 
 
 def benchmark(config, steps: int, loop_steps: int | None = None, name: str = "",
               feature_net=None) -> dict:
   """The JSON record of experiments.benchmark (see there); `feature_net` as for
   genlab.train.run, for configs whose loop scores samples."""
-  m = config.train.eval_every if loop_steps is None else loop_steps
-  if m and population.size(config) > 1:
+  if loop_steps != 0 and population.size(config) > 1:
     raise UserError("a population's loop is not timed here; add --loop_steps=0")
   peak = matmul_peak_gflops()
   timed = time_step(config, steps)
+  m = loop_steps
+  if m is None:  # whole periods, at least ~10 s of steps, so the window is not noise
+    period = loop_period(config)
+    m = period * max(1, math.ceil(10.0 / (period * timed["step_s"])))
   batch = config.data.batch_size * population.size(config)  # images per step, all members
   step_s = timed["step_s"]
   out = dict(config=name, batch_size=config.data.batch_size,

@@ -17,13 +17,13 @@ import sys
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from genlab import experiment, faults, guards, nonfinite, population, sharding
 from genlab.checkpoint import Checkpointer
 from genlab.data import pipeline
 from genlab.errors import UserError
 from genlab.evaluation.split import evaluate_split, means
+from genlab.interval_log import IntervalLog
 from genlab.monitor import LoopMonitor
 from genlab.writers import MetricWriter, Progress
 
@@ -114,13 +114,6 @@ def _check_steps_per_call(per_call: int, fns, start: int) -> None:
   if start % per_call:
     raise UserError(f"the run resumes at step {start}, not a multiple of "
                     f"train.steps_per_call={per_call}; resume with a divisor of {start}")
-
-
-def _per_step(fetched: list, per_call: int) -> list:
-  """Host metrics of each call -> those of each step (a call's have a [K] steps axis)."""
-  if per_call == 1:
-    return fetched
-  return [jax.tree.map(lambda v, j=j: v[j], m) for m in fetched for j in range(per_call)]
 
 
 def _kept(ckpts) -> str:
@@ -241,42 +234,28 @@ def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, in
         [chunked(pipeline.train_batches(exp.train, local, m.config.seed)) for m in group]),
         start // per_call)
   progress = Progress(start, tc.num_steps)
-  pending: list = []
+  log = IntervalLog(writers, monitors, progress, member, per_call, tc.log_every,
+                    lambda message, retry: guards.NonFiniteError(
+                        message, _kept(ckpts), scale if retry else None, policy))
   results: list = [{}] * k
   try:
     for step in range(start, tc.num_steps, per_call):
       stage = fns.stage_at(step)
       state, metrics = train_step[stage](state, next(batches), train_rng)
-      pending.append(metrics)
+      log.flush()  # the previous logging step's, once this step is queued
+      log.add(metrics)
       done = step + per_call
       faults.point(done, "step")
       state = faults.poison(done, state)
       last = done == tc.num_steps
-      if done % tc.log_every == 0 or last:
-        # One host sync per log interval, not per step.
-        stacked = nonfinite.interval_means(_per_step(jax.device_get(pending), per_call))
-        interval, pending = len(pending) * per_call, []
-        rate = progress.rate(done)
-        for i in range(k):
-          logged = {f"train/{name}": member(v, i) for name, v in stacked.items()}
-          logged["train/steps_per_sec"] = rate
-          logged["train/stage"] = stage
-          writers[i].scalars(done, logged)
-          if monitors[i]:
-            monitors[i].log(done, logged)
-        progress.update(done, f"loss {float(np.mean(stacked['loss'])):.4f}")
-        bad = guards.first_non_finite(stacked)
-        if bad:
-          raise guards.NonFiniteError(
-              f"step {done}: train/{bad} is NaN or infinite (in the last {tc.log_every} "
-              f"steps)", _kept(ckpts), scale, policy)
-        if np.any(stacked.get(nonfinite.SKIPPED, 0) == interval):
-          raise guards.NonFiniteError(
-              f"step {done}: all of the last {interval} steps were non-finite and skipped",
-              _kept(ckpts), None, policy)
       evaluating = done % tc.eval_every == 0 or last
       showing = images_shown and (done % tc.sample_every == 0 or last)
       saving = ckpts[0].due(done, force=last)
+      stopping = signals.requested is not None and not last
+      if done % tc.log_every == 0 or last:
+        # One host sync per interval; deferred by a step unless this step acts on state.
+        log.end(done, stage, wait=evaluating or showing or saving or stopping or last
+                or done == interrupt_at)
       states = split(state) if evaluating or showing or saving else []
       # Evaluation and grids see the stage just trained, before any growth.
       for i, (e, member_state) in enumerate(zip(exps, states)):
@@ -297,7 +276,6 @@ def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, in
         # Placed like the rest of the state, so the next stage's step compiles once.
         state = jax.device_put(fns.grow(state, fns.stage_at(done)), sharding.replicated(mesh))
         states = split(state)
-      stopping = signals.requested is not None and not last
       if saving or stopping:
         states = states or split(state)  # a signal may come between evaluations
         if not guards.all_finite(states):  # never overwrite good checkpoints with NaNs
