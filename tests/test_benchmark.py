@@ -4,6 +4,7 @@ import pytest
 
 from conftest import load_config
 from genlab import benchmark
+from genlab.errors import UserError
 
 pytestmark = pytest.mark.slow  # builds, compiles and times real steps: make test only
 
@@ -57,3 +58,17 @@ def test_fused_steps_count_per_step():
   five = benchmark.time_step(config, steps=10)
   assert five["flops_per_step"] == pytest.approx(one["flops_per_step"], rel=0.05)
   assert five["step_s"] < 3 * one["step_s"]  # not a call's time (5 steps) read as one
+
+
+def test_the_loop_is_timed_over_whole_periods_after_warm_up():
+  config = load_config("ae", "smoke")  # logs every 5, evaluates, grids and saves every 10
+  with config.unlocked():
+    config.data.name, config.data.eval_batch_size = "digits", 120
+  assert benchmark.loop_period(config) == 10
+  record = benchmark.benchmark(config, steps=5, loop_steps=20)
+  assert record["loop_steps"] == 20
+  assert record["end_to_end_images_per_s"] > 0
+  assert record["pipeline_efficiency"] == pytest.approx(
+      record["end_to_end_images_per_s"] / record["images_per_s"], abs=1e-3)
+  with pytest.raises(UserError, match="not a multiple of the loop's period, 10 steps"):
+    benchmark.benchmark(config, steps=5, loop_steps=15)
