@@ -224,6 +224,7 @@ def test_horse2zebra_config():
     load_config('cyclegan', 'toy,horse2zebra')
 
 
+@pytest.mark.slow  # builds and steps the full CycleGAN: make test, not test-fast
 def test_horse2zebra_smoke_builds_and_steps(tmp_path):
   config = load_config('cyclegan', 'horse2zebra,smoke')
   with config.unlocked():  # 16x16 served images: a small model and batch

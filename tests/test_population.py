@@ -46,6 +46,7 @@ def _assert_same_run(member_dir, alone_dir):
     assert member_config == json.load(f)  # the member is the run, config and all
 
 
+@pytest.mark.slow  # eleven small training runs: make test, not test-fast
 def test_population_members_equal_separate_runs(tmp_path):
   k = 8
   result = train.run(_ae(population=k), str(tmp_path / "pop"))
