@@ -113,6 +113,13 @@ def loop_period(config) -> int:
   return math.lcm(t.log_every, t.eval_every, t.sample_every, t.checkpoint_every)
 
 
+def _check_window(config, steps: int) -> None:
+  if steps % loop_period(config):
+    raise UserError(f"--loop_steps={steps} is not a multiple of the loop's period, "
+                    f"{loop_period(config)} steps (every logging, evaluation, grid and "
+                    "checkpoint cadence divides it)")
+
+
 def loop_steps_per_s(config, steps: int, feature_net=None) -> float:
   """The real loop's steady rate over `steps` steps (a multiple of its period).
 
@@ -124,10 +131,7 @@ def loop_steps_per_s(config, steps: int, feature_net=None) -> float:
   since the start ÷ seconds since the start, at each logging step).
   """
   t = config.train
-  if steps % loop_period(config):
-    raise UserError(f"--loop_steps={steps} is not a multiple of the loop's period, "
-                    f"{loop_period(config)} steps (every logging, evaluation, grid and "
-                    "checkpoint cadence divides it)")
+  _check_window(config, steps)
   last_first = max(t.eval_every, t.sample_every, t.checkpoint_every)
   first = -(-last_first // t.log_every) * t.log_every + t.log_every
   run_config = config.copy_and_resolve_references()
@@ -147,6 +151,8 @@ def benchmark(config, steps: int, loop_steps: int | None = None, name: str = "",
   genlab.train.run, for configs whose loop scores samples."""
   if loop_steps != 0 and population.size(config) > 1:
     raise UserError("a population's loop is not timed here; add --loop_steps=0")
+  if loop_steps:
+    _check_window(config, loop_steps)  # before minutes of timing, not after
   peak = matmul_peak_gflops()
   timed = time_step(config, steps)
   m = loop_steps

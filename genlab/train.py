@@ -113,7 +113,8 @@ def _check_steps_per_call(per_call: int, fns, start: int) -> None:
                     "this one grows in stages")
   if start % per_call:
     raise UserError(f"the run resumes at step {start}, not a multiple of "
-                    f"train.steps_per_call={per_call}; resume with a divisor of {start}")
+                    f"train.steps_per_call={per_call}; resume with a steps_per_call "
+                    f"that divides {start}")
 
 
 def _kept(ckpts) -> str:
