@@ -37,15 +37,11 @@ def _population_inputs(config, exp, per_call):
                          sharding.replicated(exp.mesh))
   rng = jnp.stack([e.rngs()["train"] for e in exps])
   batch = population.StackedBatches(
-      [_calls(pipeline.train_batches(exp.train, local, m.config.seed), per_call)
+      [pipeline.calls(pipeline.train_batches(exp.train, local, m.config.seed), per_call)
        for m in group])[0]
   step = train.jit_train_step(exp.fns, 0, exp.mesh, None, len(group),
                               population.hparams(config, group), steps_per_call=per_call)
   return state, batch, rng, step
-
-
-def _calls(batches, per_call):
-  return batches if per_call == 1 else pipeline.Chunks(batches, per_call)
 
 
 class StepRunner:
@@ -66,7 +62,7 @@ class StepRunner:
     else:
       state, rng = exp.init_state(), exp.rngs()["train"]
       local = sharding.local_batch_size(config.data.batch_size, exp.mesh)
-      batch = _calls(pipeline.train_batches(exp.train, local, config.seed), self.per_call)[0]
+      batch = pipeline.calls(pipeline.train_batches(exp.train, local, config.seed), self.per_call)[0]
       step = train.jit_train_step(exp.fns, 0, exp.mesh, steps_per_call=self.per_call)
       batch = sharding.put_local_batch(batch, exp.mesh, int(self.per_call > 1))
     self._state, self._batch, self._rng, self._step = state, batch, rng, step

@@ -223,16 +223,16 @@ def _train_from_checkpoint(config, workdir, exp, group, signals, feature_net, in
   monitors = [LoopMonitor.build(e, w, start, feature_net) for e, w in zip(exps, writers)]
   # Each process batches its own shard; the global batch is the processes' rows.
   local = sharding.local_batch_size(config.data.batch_size, mesh)
-  # Item i of `calls` is the input of call i (K steps' batches stacked when K > 1).
-  chunked = (lambda b: b) if per_call == 1 else (lambda b: pipeline.Chunks(b, per_call))
+  # Item i is the input of call i (K steps' batches stacked when K > 1).
   if k == 1:
-    calls = chunked(pipeline.train_batches(exp.train, local, config.seed))
     batches = pipeline.Prefetcher(
-        calls, start // per_call,
+        pipeline.calls(pipeline.train_batches(exp.train, local, config.seed), per_call),
+        start // per_call,
         put=lambda b: sharding.put_local_batch(b, mesh, int(per_call > 1)))
   else:  # each member draws its own order, from its own seed
     batches = pipeline.Prefetcher(population.StackedBatches(
-        [chunked(pipeline.train_batches(exp.train, local, m.config.seed)) for m in group]),
+        [pipeline.calls(pipeline.train_batches(exp.train, local, m.config.seed), per_call)
+         for m in group]),
         start // per_call)
   progress = Progress(start, tc.num_steps)
   log = IntervalLog(writers, monitors, progress, member, per_call, tc.log_every,

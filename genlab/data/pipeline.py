@@ -95,6 +95,11 @@ class Chunks:
     return {key: np.stack([item[key] for item in items]) for key in items[0]}
 
 
+def calls(batches, k: int):
+  """The inputs of calls of k fused steps: `batches` itself when k = 1, else Chunks."""
+  return batches if k == 1 else Chunks(batches, k)
+
+
 def eval_batches(split: dict, batch_size: int) -> Iterator[tuple[dict, int]]:
   """Fixed-size batches over a whole split of typed fields, the last one padded.
 
