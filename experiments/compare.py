@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -80,7 +81,9 @@ def build_sweep(name: str, model: Model, root: str, seeds: int, smoke: bool):
             for s in range(seeds)]
   module = sweep_runner.load_module(flag.partition(":")[0])
   for point in points:
-    sweeps.apply_overrides(module.get_config(flag.partition(":")[2] or None), point)
+    config = module.get_config(flag.partition(":")[2] or None)
+    sweeps.apply_overrides(config, point)
+    experiment.validate(config)
   names = [f"seed_{s}" for s in range(seeds)]
   return sweep_runner.Sweep(flag, points, names, None, os.path.join(root, name), False)
 
@@ -125,16 +128,19 @@ def anomaly_auroc(sweep, i: int, smoke: bool) -> dict:
   with open(result) as f:
     got = json.load(f)
   return {"anomaly/auroc": got["auroc/mean"], "protocol/anomaly_steps": _ANOMALY_STEPS.value,
-          "protocol/anomaly_classes": len([k for k in got if k.startswith("auroc/class_")])}
+          "protocol/anomaly_classes": sum(bool(re.fullmatch(r"auroc/c\d+", k)) for k in got)}
 
 
-def score_run(sweep, i: int, feature_net, smoke: bool, figure_row: bool) -> dict:
-  """Point i's summary scores (cached in its SCORES file)."""
+def score_run(sweep, i: int, feature_net, smoke: bool, figure_row: bool) -> tuple[dict, bool]:
+  """Point i's summary scores (cached in its SCORES file), and whether they were cached."""
   workdir = sweep.dir(i)
   path = os.path.join(workdir, SCORES)
   if os.path.exists(path):
     with open(path) as f:
-      return json.load(f)
+      scores = json.load(f)
+    if "anomaly/auroc" in scores:  # re-read from anomaly.json: it is the record
+      scores.update(anomaly_auroc(sweep, i, smoke))
+    return scores, True
   start = time.time()
   exp, state = evaluate.restore(workdir)
   scores = summary.measure(exp, state, feature_net, num_samples=_NUM_SAMPLES.value,
@@ -148,7 +154,7 @@ def score_run(sweep, i: int, feature_net, smoke: bool, figure_row: bool) -> dict
     scores.update(anomaly_auroc(sweep, i, smoke))
     scores["cost/anomaly_seconds"] = time.time() - start
   _write_json(path, scores)
-  return scores
+  return scores, False
 
 
 def figure_rows(exp, state, n: int = 8) -> dict:
@@ -161,7 +167,9 @@ def figure_rows(exp, state, n: int = 8) -> dict:
   z = space.sample(np.random.default_rng(0), 2)
   t = np.linspace(0, 1, n)
   path = (1 - t[:, None]) * z[0] + t[:, None] * z[1]
-  return {"samples": samples, "interpolation": crop(space.decode(path.astype(np.float32)))}
+  # A class-conditional generator keeps one class (the first) along the path.
+  return {"samples": samples,
+          "interpolation": crop(space.decode(path.astype(np.float32), label=0))}
 
 
 def write_figure(root: str, rows: dict[str, str]) -> str | None:
@@ -215,8 +223,8 @@ def main(argv):
         per_seed[seed_name] = {"failed": f"training did not finish (log: {sweep.dir(i)}/"
                                          f"{sweep_runner.LOG})"}
         continue
-      per_seed[seed_name] = score_run(sweep, i, net, smoke, figure_row=(i == 0))
-      print(f"  {seed_name}: scored", flush=True)
+      per_seed[seed_name], kept = score_run(sweep, i, net, smoke, figure_row=(i == 0))
+      print(f"  {seed_name}: {'scores kept' if kept else 'scored'}", flush=True)
     config = experiment.load_config(sweep.dir(0)) if sweep.finished(0) else None
     out["models"][name] = {
         "label": MODELS[name].label, "config": sweep.config,

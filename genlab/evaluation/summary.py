@@ -6,8 +6,8 @@ outputs cropped back to 28×28, so dFID, precision, recall and path lengths of a
 families live in one feature space. What each family contributes:
 
   reconstruction  models with an encoder: grey test images in [0, 1] against the decoder's
-                  output (mean) for the code (a VAE's posterior mean): `test/mse`,
-                  `test/psnr` (of the mean squared error);
+                  output (mean) for the code (a VAE's posterior mean): `test/mse`, and
+                  `test/psnr` as genlab defines it (the mean over images of 10 log₁₀(1/mse));
   samples         the family's own sampler (`StepFamily.sample`): `samples/dfid`, …;
   latent paths    paths between two draws of the model's latent distribution (an AE's:
                   the Gaussian fitted to its training codes, as its sampler uses):
@@ -20,7 +20,6 @@ families live in one feature space. What each family contributes:
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Callable
 
 import flax.linen as nn
@@ -56,7 +55,10 @@ class LatentSpace:
 
   Attributes:
     sample: (numpy Generator, n) -> latents [n, D] float32.
-    decode: latents [n, D] -> images [n, H, W, C] in [0, 1] (the model's own size).
+    decode: (latents [n, D], label=None) -> images [n, H, W, C] in [0, 1] (the model's own
+      size). A class-conditional generator gets `label` for every latent, or by default
+      every class in turn (latent i: class i mod classes, so both ends of path i and
+      every point between them share a class); others ignore `label`.
     name: how the latents are drawn, for the protocol.
   """
 
@@ -76,15 +78,15 @@ def latent_space(exp, state) -> LatentSpace | None:
     mean, cov = codes.mean(0), np.cov(codes, rowvar=False) + 1e-5 * np.eye(codes.shape[1])
     dec = jax.jit(lambda c: jax.nn.sigmoid(exp.model.apply(params, c, method="decode")))
     return LatentSpace(lambda rng, n: rng.multivariate_normal(mean, cov, n).astype(np.float32),
-                       lambda z: np.asarray(dec(jnp.asarray(z, jnp.float32))),
+                       lambda z, label=None: np.asarray(dec(jnp.asarray(z, jnp.float32))),
                        "Gaussian fitted to the training codes")
   if family == "elbo":
     dec = jax.jit(lambda p, z: decoder_mean(exp.config, exp.model.apply(
         {"params": p}, z, method="decode")))
     size = exp.config.model.latent_size
-    return LatentSpace(lambda rng, n: rng.standard_normal((n, size)).astype(np.float32),
-                       lambda z: np.asarray(dec(exp.params(state), jnp.asarray(z))),
-                       "N(0, I)")
+    draw = lambda rng, n: rng.standard_normal((n, size)).astype(np.float32)
+    return LatentSpace(draw, lambda z, label=None: np.asarray(dec(exp.params(state),
+                                                                  jnp.asarray(z))), "N(0, I)")
   sampler = exp.fns.sampler
   if exp.fns.generate is None or sampler is None:
     return None
@@ -96,11 +98,11 @@ def latent_space(exp, state) -> LatentSpace | None:
     z = jnp.concatenate(z, -1) if isinstance(z, tuple) else z
     return np.asarray(z, np.float32)
 
-  def decode(z):
+  def decode(z, label=None):
+    labels = sampler.labels(len(z), label if sampler.condition == "label" else None)
     z = jnp.asarray(z)
     if sampler.prior == "hierarchical":
       z = tuple(jnp.split(z, sampler.chunks, axis=-1))
-    labels = sampler.labels(len(z[0]) if isinstance(z, tuple) else len(z))
     return np.asarray(gen(state, z, None if labels is None else jnp.asarray(labels)))
 
   truncation = f", truncated at ±{sampler.truncation}" if sampler.truncation > 0 else ""
@@ -120,8 +122,10 @@ def reconstruction_scores(exp, state, images: np.ndarray) -> dict:
     fn = lambda x: decoder_mean(exp.config, exp.model.apply(
         params, exp.model.apply(params, x, method="encode")[0], method="decode"))
   recon = apply_to_images(fn, images)
-  mse = float(np.mean(np.square(recon - images.astype(np.float32) / 255.0)))
-  return {"test/mse": mse, "test/psnr": 10 * math.log10(1.0 / mse)}
+  per_image = np.mean(np.square(recon - images.astype(np.float32) / 255.0).reshape(
+      len(images), -1), axis=1, dtype=np.float64)
+  return {"test/mse": float(per_image.mean()),
+          "test/psnr": float(np.mean(10 * np.log10(1.0 / np.maximum(per_image, 1e-10))))}
 
 
 def discriminator_features(exp, state, images: np.ndarray, labels: np.ndarray,
