@@ -109,52 +109,66 @@ def cost_and_health(workdir: str) -> dict:
 
 
 def anomaly_auroc(sweep, i: int, smoke: bool) -> dict:
-  """The one-class AUROC of point i (experiments.anomaly, resumable), or {}."""
+  """The one-class AUROC of point i ({} for a family without an anomaly score).
+
+  `experiments.anomaly` runs in ROOT/<model>/seed_<s>/anomaly until its anomaly.json
+  exists (it resumes itself); its wall time is kept beside it. A failed run is one
+  'anomaly/error' entry: the next invocation tries again, the others go on.
+  """
   config = experiment.load_config(sweep.dir(i))
   if families.get(config.step_family).anomaly_score is None:
     return {}
   root = os.path.join(sweep.dir(i), "anomaly")
-  result = os.path.join(root, "anomaly.json")
+  result, timing = os.path.join(root, "anomaly.json"), os.path.join(root, "compare_seconds")
   if not os.path.exists(result):
     command = [sys.executable, "-m", "experiments.anomaly", f"--config={sweep.config}",
                f"--workdir={root}", f"--steps={_ANOMALY_STEPS.value}",
                f"--config.seed={sweep.points[i]['seed']}", *(["--classes=0,1"] if smoke else [])]
-    with open(os.path.join(sweep.dir(i), "anomaly.log"), "a") as log:
+    start, log_path = time.time(), os.path.join(sweep.dir(i), "anomaly.log")
+    with open(log_path, "a") as log:
       code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL).returncode
     if code:
-      raise UserError(f"{' '.join(command)} failed (exit {code}); log: "
-                      f"{sweep.dir(i)}/anomaly.log")
+      print(f"  anomaly failed (exit {code}; log: {log_path})", flush=True)
+      return {"anomaly/error": f"exit {code}; log: {log_path}"}
+    with open(timing, "w") as f:
+      f.write(f"{time.time() - start:.1f}\n")
   with open(result) as f:
     got = json.load(f)
-  return {"anomaly/auroc": got["auroc/mean"], "protocol/anomaly_steps": _ANOMALY_STEPS.value,
+  seconds = float("nan")
+  if os.path.exists(timing):
+    with open(timing) as f:
+      seconds = float(f.read())
+  return {"anomaly/auroc": got["auroc/mean"], "cost/anomaly_seconds": seconds,
+          "protocol/anomaly_steps": _ANOMALY_STEPS.value,
           "protocol/anomaly_classes": sum(bool(re.fullmatch(r"auroc/c\d+", k)) for k in got)}
 
 
-def score_run(sweep, i: int, feature_net, smoke: bool, figure_row: bool) -> tuple[dict, bool]:
-  """Point i's summary scores (cached in its SCORES file), and whether they were cached."""
+def score_run(sweep, i: int, feature_net, figure_row: bool) -> tuple[dict, bool]:
+  """Point i's summary scores, and whether they were measured before.
+
+  The measured part is cached in the run's SCORES file; the anomaly part always comes
+  from the anomaly run's own record (anomaly_auroc).
+  """
   workdir = sweep.dir(i)
   path = os.path.join(workdir, SCORES)
-  if os.path.exists(path):
+  kept = os.path.exists(path)
+  if kept:
     with open(path) as f:
       scores = json.load(f)
-    if "anomaly/auroc" in scores:  # re-read from anomaly.json: it is the record
-      scores.update(anomaly_auroc(sweep, i, smoke))
-    return scores, True
-  start = time.time()
-  exp, state = evaluate.restore(workdir)
-  scores = summary.measure(exp, state, feature_net, num_samples=_NUM_SAMPLES.value,
-                           ppl_paths=_PPL_PATHS.value, seed=0)
-  if figure_row:
-    np.savez(os.path.join(workdir, ROW), **figure_rows(exp, state))
-  scores["cost/score_seconds"] = time.time() - start
-  scores.update(cost_and_health(workdir))
-  if _ANOMALY.value:
+  else:
     start = time.time()
-    scores.update(anomaly_auroc(sweep, i, smoke))
-    scores["cost/anomaly_seconds"] = time.time() - start
-  _write_json(path, scores)
-  return scores, False
+    exp, state = evaluate.restore(workdir)
+    scores = summary.measure(exp, state, feature_net, num_samples=_NUM_SAMPLES.value,
+                             ppl_paths=_PPL_PATHS.value, seed=0)
+    if figure_row:
+      np.savez(os.path.join(workdir, ROW), **figure_rows(exp, state))
+    scores["cost/score_seconds"] = time.time() - start
+    scores.update(cost_and_health(workdir))
+    _write_json(path, scores)
+  if _ANOMALY.value:
+    scores.update(anomaly_auroc(sweep, i, _SMOKE.value))
+  return scores, kept
 
 
 def figure_rows(exp, state, n: int = 8) -> dict:
@@ -223,7 +237,7 @@ def main(argv):
         per_seed[seed_name] = {"failed": f"training did not finish (log: {sweep.dir(i)}/"
                                          f"{sweep_runner.LOG})"}
         continue
-      per_seed[seed_name], kept = score_run(sweep, i, net, smoke, figure_row=(i == 0))
+      per_seed[seed_name], kept = score_run(sweep, i, net, figure_row=(i == 0))
       print(f"  {seed_name}: {'scores kept' if kept else 'scored'}", flush=True)
     config = experiment.load_config(sweep.dir(0)) if sweep.finished(0) else None
     out["models"][name] = {
