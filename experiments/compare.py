@@ -96,16 +96,22 @@ def _write_json(path: str, obj) -> None:
 
 def cost_and_health(workdir: str) -> dict:
   """Train time (the point's training command, start-up included), the loop's images/s
-  (median of its logged rates × batch) and how many health alarms it raised."""
+  (median of its logged rates × batch), how many health alarms it raised, and the last
+  in-loop test −ELBO of a VAE."""
   with open(os.path.join(workdir, sweep_runner.DONE)) as f:
     seconds = json.load(f)["seconds"]
   records = read_metrics(workdir)
   rates = [r["train/steps_per_sec"] for r in records if "train/steps_per_sec" in r]
   batch = experiment.load_config(workdir).data.batch_size
   alarms = sum(1 for r in records for k in r if k.startswith("alarm/"))
-  return {"cost/train_seconds": float(seconds),
-          "cost/images_per_s": float(np.median(rates)) * batch if rates else float("nan"),
-          "health/alarms": alarms}
+  out = {"cost/train_seconds": float(seconds),
+         "cost/images_per_s": float(np.median(rates)) * batch if rates else float("nan"),
+         "health/alarms": alarms}
+  # A likelihood where the family has one: the VAE's last in-loop test −ELBO (nats).
+  elbo = [r["test/neg_elbo"] for r in records if "test/neg_elbo" in r]
+  if elbo:
+    out["test/neg_elbo"] = float(elbo[-1])
+  return out
 
 
 def anomaly_auroc(sweep, i: int, smoke: bool) -> dict:
@@ -245,6 +251,7 @@ def main(argv):
         "steps": config.train.num_steps if config else MODELS[name].steps,
         "batch": config.data.batch_size if config else 0,
         "runs": per_seed, "summary": summary_table.aggregate(per_seed, _FAIL_DFID.value)}
+  out["baselines"] = {"probe/pixels_acc_10": summary.pixel_probe()}
   out["seconds_this_invocation"] = round(time.time() - start, 1)
   out["seconds_all_runs"] = round(sum(
       v.get("cost/train_seconds", 0) + v.get("cost/score_seconds", 0)
@@ -255,7 +262,8 @@ def main(argv):
   md = [f"# The summary, measured: {os.path.basename(os.path.abspath(root))}", "",
         f"`{out['command']}` — {out['machine']}; runs and scoring took "
         f"{out['seconds_all_runs'] / 60:.1f} min in all.", "",
-        summary_table.markdown(out["models"]), ""]
+        summary_table.markdown(out["models"]), "",
+        f"The same probe on raw pixels: {out['baselines']['probe/pixels_acc_10']:.3f}.", ""]
   if figure:
     md += ["Samples (left) and a lerp between two latents (right), seed 0, one row per "
            "model (top to bottom: " + ", ".join(m.label for m in map(MODELS.get, runs))

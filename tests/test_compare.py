@@ -141,7 +141,8 @@ def test_measure_gives_every_number_of_a_vae():
   net = features.for_evaluation(exp.config)
   got = summary.measure(exp, state, net, num_samples=40, ppl_paths=20, seed=0)
   for key in ("test/mse", "test/psnr", "samples/dfid", "samples/precision", "samples/recall",
-              "samples/class_entropy", "samples/ppl", "samples/ppl_ratio", "probe/acc_10"):
+              "samples/class_entropy", "samples/sharpness", "samples/ppl", "samples/ppl_ratio",
+              "probe/acc_10"):
     assert np.isfinite(got[key]), key
   # The mean of per-image PSNRs (genlab's convention), ≥ the PSNR of the mean MSE (Jensen).
   assert got["test/psnr"] > 10 * np.log10(1 / got["test/mse"])
@@ -203,9 +204,10 @@ def test_compare_smoke_writes_the_summary_and_resumes(background_jobs):
   assert set(got["models"]) == {"conv_ae", "dcgan"}
   ae = got["models"]["conv_ae"]["runs"]["seed_0"]
   gan = got["models"]["dcgan"]["runs"]["seed_0"]
-  for key in ("test/mse", "samples/dfid", "samples/ppl", "probe/acc_10", "anomaly/auroc",
-              "cost/train_seconds", "cost/images_per_s"):
+  for key in ("test/mse", "samples/dfid", "samples/sharpness", "samples/ppl", "probe/acc_10",
+              "anomaly/auroc", "cost/train_seconds", "cost/images_per_s", "cost/anomaly_seconds"):
     assert key in ae, key
+  assert 0 < got["baselines"]["probe/pixels_acc_10"] < 1
   assert "test/mse" not in gan and "anomaly/auroc" not in gan
   assert gan["probe/features"] == "discriminator penultimate"
   assert got["models"]["dcgan"]["summary"]["stability"]["seeds"] == 1

@@ -298,3 +298,19 @@ def test_pca_codes_fitted_on_train_only():
   # Same affine map for both splits: the shift shows up as one constant offset.
   offset = codes_te - codes_tr[:50]
   np.testing.assert_allclose(offset, np.broadcast_to(offset[0], offset.shape), atol=1e-8)
+
+
+def test_laplacian_variance_closed_forms_and_blur():
+  flat = np.full((1, 8, 8), 0.3)
+  board = (np.indices((8, 8)).sum(0) % 2).astype(np.float64)[None]
+  # A checkerboard's interior Laplacian is ±4 with both signs equally often: variance 16.
+  np.testing.assert_allclose(sq.laplacian_variance(flat), [0.0])
+  np.testing.assert_allclose(sq.laplacian_variance(board), [16.0])
+  rng = np.random.default_rng(0)
+  sharp = rng.uniform(size=(4, 16, 16, 1))
+  blurred = (sharp + np.roll(sharp, 1, 1) + np.roll(sharp, 1, 2)
+             + np.roll(sharp, (1, 1), (1, 2))) / 4
+  assert sq.sharpness_ratio(blurred, sharp) < 0.5
+  assert sq.sharpness_ratio(sharp, sharp) == pytest.approx(1.0)
+  u8 = (board[..., None] * 255).astype(np.uint8)
+  np.testing.assert_allclose(sq.laplacian_variance(u8), [16.0])

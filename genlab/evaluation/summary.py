@@ -8,7 +8,9 @@ families live in one feature space. What each family contributes:
   reconstruction  models with an encoder: grey test images in [0, 1] against the decoder's
                   output (mean) for the code (a VAE's posterior mean): `test/mse`, and
                   `test/psnr` as genlab defines it (the mean over images of 10 log₁₀(1/mse));
-  samples         the family's own sampler (`StepFamily.sample`): `samples/dfid`, …;
+  samples         the family's own sampler (`StepFamily.sample`): `samples/dfid`, …, and
+                  `samples/sharpness`, their Laplacian variance over the real images'
+                  (below 1: blurrier than the data);
   latent paths    paths between two draws of the model's latent distribution (an AE's:
                   the Gaussian fitted to its training codes, as its sampler uses):
                   `samples/ppl` (genlab.metrics.path_length);
@@ -30,7 +32,7 @@ import numpy as np
 from genlab import data, metrics
 from genlab.evaluation.sampling import requested_labels
 from genlab.evaluation.split import apply_to_images
-from genlab.metrics import path_length, probe
+from genlab.metrics import path_length, probe, sample_quality
 from genlab.steps.base import to_unit_float
 from genlab.steps.elbo import decoder_mean
 
@@ -193,6 +195,7 @@ def measure(exp, state, feature_net, *, num_samples: int, ppl_paths: int,
     out.update(metrics.score_samples(exp.config, {"modality": "images"}, cropped,
                                      requested_labels(exp, num_samples),
                                      feature_net=feature_net, real=real))
+    out["samples/sharpness"] = sample_quality.sharpness_ratio(cropped, real[:len(cropped)])
   space = latent_space(exp, state)
   if space is not None and ppl_paths:
     decode = lambda z: to_reference(space.decode(z), height, width)
@@ -211,3 +214,12 @@ def measure(exp, state, feature_net, *, num_samples: int, ppl_paths: int,
     out["probe/feature_size"] = int(flat(te).shape[1])
   return out
 
+
+
+def pixel_probe() -> float:
+  """The probe's baseline: the same 10-label probe on the reference data's raw pixels."""
+  train_x, train_y = data.load_arrays(REFERENCE, "train")
+  test_x, test_y = data.load_arrays(REFERENCE, "test")
+  flat = lambda v: v.reshape(len(v), -1).astype(np.float32) / 255.0
+  return probe.linear_probe(flat(train_x), train_y, flat(test_x), test_y,
+                            budgets=(PROBE_LABELS,))[f"acc_{PROBE_LABELS}"]

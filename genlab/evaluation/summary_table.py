@@ -18,6 +18,8 @@ COLUMNS = (
     ("precision", "samples/precision", 3),
     ("recall", "samples/recall", 3),
     ("class entropy", "samples/class_entropy", 3),
+    ("sharpness", "samples/sharpness", 2),
+    ("−ELBO (nats)", "test/neg_elbo", 1),
     ("PPL", "samples/ppl", 0),
     ("PPL / straight", "samples/ppl_ratio", 2),
     ("probe acc@10", "probe/acc_10", 3),
