@@ -52,7 +52,7 @@ def test_markdown_has_a_row_per_model_and_dashes_for_missing_numbers():
                                      "summary": one}})
   rows = md.splitlines()
   assert len(rows) == 4
-  assert rows[2].startswith("| AE-ish | 1,500 × 128 | 0.0200 ± 0.0100 |")
+  assert rows[2].startswith("| AE-ish | 1,500 × 128 | 0.02000 ± 0.01000 |")
   assert "| GAN-ish | 20 × 8 | – | – | 50.0 |" in rows[3]
   assert "80–400; alarms 1/3; failed 1/3" in rows[2]
 

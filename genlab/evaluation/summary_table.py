@@ -12,7 +12,7 @@ import numpy as np
 
 # (column title, score key, digits): the summary's columns, in order.
 COLUMNS = (
-    ("test MSE", "test/mse", 4),
+    ("test MSE", "test/mse", 5),
     ("PSNR (dB)", "test/psnr", 2),
     ("dFID ↓", "samples/dfid", 1),
     ("precision", "samples/precision", 3),
