@@ -108,6 +108,7 @@ def test_discriminator_features_are_the_input_of_the_logit_layer():
   assert feats.shape[0] == 12
 
 
+@pytest.mark.slow  # SAGAN's networks take ~20 s to compile, even at -O0
 def test_conditional_discriminator_features_and_crop_for_sagan():
   exp, state = _initialised("sagan")
   images, labels = exp.test["image"][:4], exp.test["label"][:4]
