@@ -125,6 +125,7 @@ def test_conditional_discriminator_features_and_crop_for_sagan():
   np.testing.assert_allclose(fixed[0], space.decode(z[:1], label=3)[0], atol=1e-5)
 
 
+@pytest.mark.slow  # builds, compiles and scores a model: make test
 def test_autoencoder_latents_come_from_the_gaussian_of_its_codes():
   exp, state = _initialised("conv_ae")
   space = summary.latent_space(exp, state)
@@ -137,6 +138,7 @@ def test_autoencoder_latents_come_from_the_gaussian_of_its_codes():
   assert space.decode(z[:2]).shape == (2, 28, 28, 1)
 
 
+@pytest.mark.slow  # builds, compiles and scores a model: make test
 def test_measure_gives_every_number_of_a_vae():
   exp, state = _initialised("vae", "conv,smoke")
   net = features.for_evaluation(exp.config)
