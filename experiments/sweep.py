@@ -13,6 +13,8 @@ points and resumes the others; ROOT/results.{csv,md,png} summarise the sweep.
 A user guide: docs/sweeps.md.
 """
 
+import os
+
 from absl import flags
 
 from experiments import cli
