@@ -20,6 +20,15 @@ from genlab.evaluation.split import apply_to_images
 from genlab.steps.elbo import decoder_mean
 
 
+def code_gaussian(exp, state, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(mean [K], covariance [K, K]) of an AE's flattened codes of uint8 `images`: the
+  latent distribution its sampler draws from."""
+  params = {"params": exp.params(state)}
+  codes = apply_to_images(lambda x: exp.model.apply(params, x, method="encode"), images)
+  codes = codes.reshape(len(images), -1)
+  return codes.mean(0), np.cov(codes, rowvar=False) + 1e-5 * np.eye(codes.shape[1])
+
+
 def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None) -> np.ndarray:
   """Decoded draws from a Gaussian fitted to training codes: [num, H, W, C] in [0, 1]."""
   images, labels = exp.train["image"], exp.train["label"]
@@ -29,10 +38,7 @@ def autoencoder_samples(exp, state, num: int, rng: jax.Array, label: int | None)
                       f"(labels are {int(labels.min())}..{int(labels.max())})")
     images = images[labels == label]
   params = {"params": exp.params(state)}
-  codes = apply_to_images(lambda x: exp.model.apply(params, x, method="encode"), images)
-  codes = codes.reshape(len(images), -1)
-  mean = codes.mean(0)
-  cov = np.cov(codes, rowvar=False) + 1e-5 * np.eye(codes.shape[1])
+  mean, cov = code_gaussian(exp, state, images)
   z = jax.random.multivariate_normal(rng, jnp.asarray(mean), jnp.asarray(cov), (num,))
   logits = jax.jit(lambda c: exp.model.apply(params, c, method="decode"))(z.astype(jnp.float32))
   return np.asarray(jax.nn.sigmoid(logits))

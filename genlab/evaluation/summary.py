@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from genlab import data, metrics
-from genlab.evaluation.sampling import requested_labels
+from genlab.evaluation.sampling import code_gaussian, requested_labels
 from genlab.evaluation.split import apply_to_images
 from genlab.metrics import path_length, probe, sample_quality
 from genlab.steps.base import to_unit_float
@@ -74,10 +74,7 @@ def latent_space(exp, state) -> LatentSpace | None:
   family = exp.config.step_family
   if family == "reconstruction":
     params = {"params": exp.params(state)}
-    codes = apply_to_images(lambda x: exp.model.apply(params, x, method="encode"),
-                            exp.train["image"])
-    codes = np.asarray(codes, np.float64).reshape(len(codes), -1)
-    mean, cov = codes.mean(0), np.cov(codes, rowvar=False) + 1e-5 * np.eye(codes.shape[1])
+    mean, cov = code_gaussian(exp, state, exp.train["image"])
     dec = jax.jit(lambda c: jax.nn.sigmoid(exp.model.apply(params, c, method="decode")))
     return LatentSpace(lambda rng, n: rng.multivariate_normal(mean, cov, n).astype(np.float32),
                        lambda z, label=None: np.asarray(dec(jnp.asarray(z, jnp.float32))),
