@@ -154,7 +154,9 @@ def test_measure_gives_every_number_of_a_vae():
 
 # ------------------------------------------------------------------ end to end
 
-_ARGS = ["--seeds=1", "--smoke", "--models=conv_ae,dcgan", "--anomaly_steps=2",
+# One model: the runner, the scores, the tables, the figure and the resume are the same
+# code for every model; the GANs' own columns have the in-process tests above.
+_ARGS = ["--seeds=1", "--smoke", "--models=conv_ae", "--anomaly_steps=2",
          "--num_samples=60", "--ppl_paths=20"]
 
 
@@ -204,23 +206,21 @@ def test_compare_smoke_writes_the_summary_and_resumes(background_jobs):
   assert first.returncode == 0, first.stderr[-3000:]
   with open(os.path.join(job.root, "summary.json")) as f:
     got = json.load(f)
-  assert set(got["models"]) == {"conv_ae", "dcgan"}
+  assert set(got["models"]) == {"conv_ae"}
   ae = got["models"]["conv_ae"]["runs"]["seed_0"]
-  gan = got["models"]["dcgan"]["runs"]["seed_0"]
   for key in ("test/mse", "samples/dfid", "samples/sharpness", "samples/ppl", "probe/acc_10",
               "anomaly/auroc", "cost/train_seconds", "cost/images_per_s", "cost/anomaly_seconds"):
     assert key in ae, key
   assert 0 < got["baselines"]["probe/pixels_acc_10"] < 1
-  assert "test/mse" not in gan and "anomaly/auroc" not in gan
-  assert gan["probe/features"] == "discriminator penultimate"
-  assert got["models"]["dcgan"]["summary"]["stability"]["seeds"] == 1
+  assert ae["probe/features"] == "encoder"
+  assert got["models"]["conv_ae"]["summary"]["stability"]["seeds"] == 1
   md = open(os.path.join(job.root, "summary.md")).read()
-  assert "| conv AE |" in md and "| DCGAN |" in md and "![](summary.png)" in md
+  assert "| conv AE |" in md and "![](summary.png)" in md
   assert os.path.getsize(os.path.join(job.root, "summary.png")) > 0
   # The rerun trains, scores and runs the anomaly protocol for nothing again.
   assert rerun.returncode == 0, rerun.stderr[-3000:]
-  assert rerun.stdout.count("finished before") == 2
-  assert rerun.stdout.count("scores kept") == 2 and "scored\n" not in rerun.stdout
+  assert rerun.stdout.count("finished before") == 1
+  assert rerun.stdout.count("scores kept") == 1 and "scored\n" not in rerun.stdout
   with open(os.path.join(job.root, "summary.json")) as f:
     again = json.load(f)
   assert again["models"]["conv_ae"]["runs"] == got["models"]["conv_ae"]["runs"]

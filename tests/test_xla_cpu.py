@@ -1,8 +1,10 @@
-"""genlab.xla_cpu: the unrolled Threefry lowering gives JAX's bits exactly."""
+"""genlab.xla_cpu: the Threefry lowerings (unrolled for large draws, JAX's rolled loop for
+small ones) give JAX's bits exactly."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from genlab import xla_cpu
 
@@ -45,7 +47,25 @@ def test_jitted_and_eager_draws_agree():
   np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_draws_compile_without_a_loop():
-  # The rolled lowering is a while loop that XLA:CPU dispatches once per iteration.
-  hlo = jax.jit(lambda k: jax.random.uniform(k, (128, 784))).lower(jax.random.key(0)).as_text()
-  assert "while" not in hlo
+def _lowered(shape) -> str:
+  return jax.jit(lambda k: jax.random.uniform(k, shape)).lower(jax.random.key(0)).as_text()
+
+
+def test_large_draws_compile_without_a_loop_and_small_ones_with_it():
+  # The rolled lowering is a while loop that XLA:CPU dispatches once per iteration;
+  # small draws keep it, so that a program of many small draws compiles fast.
+  assert "while" not in _lowered((128, 784))
+  assert "while" not in _lowered((xla_cpu.UNROLLED_MIN_SIZE,))
+  assert "while" in _lowered((xla_cpu.UNROLLED_MIN_SIZE - 1,))
+
+
+@pytest.mark.parametrize("size", [7, 2 * xla_cpu.UNROLLED_MIN_SIZE])
+def test_both_forms_give_the_reference_bits(size):
+  rng = np.random.default_rng(size)
+  key = rng.integers(0, 2**32, 2, dtype=np.uint32)
+  counts = rng.integers(0, 2**32, (2, size // 2), dtype=np.uint32)
+  from jax._src.random import threefry2x32  # pylint: disable=import-outside-toplevel
+  got = jax.jit(lambda k, c: jnp.stack(threefry2x32.threefry2x32_p.bind(k[0], k[1], c[0], c[1])))(
+      jnp.asarray(key), jnp.asarray(counts))
+  with np.errstate(over="ignore"):
+    np.testing.assert_array_equal(np.asarray(got), _threefry_reference(key, counts))
