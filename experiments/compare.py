@@ -275,7 +275,17 @@ def main(argv):
     f.write("\n".join(md))
   print(f"summary: {root}/summary.md, {root}/summary.json "
         f"({out['seconds_all_runs'] / 60:.1f} min of runs)")
-  return 0
+  crashed = crashed_runs(out["models"])
+  if crashed:  # in the summary as failed; the exit status tells a script, as sweep's does
+    print(f"compare: {len(crashed)} run(s) crashed: {', '.join(crashed)}; rerun the command "
+          "to retry them", file=sys.stderr)
+  return 1 if crashed else 0
+
+
+def crashed_runs(models: dict) -> list[str]:
+  """MODEL/seed_S of the runs whose training or anomaly protocol did not finish."""
+  return [f"{name}/{seed}" for name, model in models.items()
+          for seed, run in model["runs"].items() if "failed" in run or "anomaly/error" in run]
 
 
 if __name__ == "__main__":

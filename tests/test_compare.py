@@ -43,6 +43,13 @@ def test_a_crashed_seed_counts_as_failed_and_is_left_out_of_the_means():
   assert (got["stability"]["crashed"], got["stability"]["failed"]) == (1, 2)
 
 
+def test_crashed_runs_name_failed_trainings_and_anomaly_errors_only():
+  models = {"conv_ae": {"runs": {**_runs(), "seed_3": {"failed": "training did not finish"}}},
+            "conv_vae": {"runs": {"seed_0": {"anomaly/error": "exit 1; log: x"}}},
+            "dcgan": {"runs": {"seed_0": {"samples/dfid": 900.0}}}}  # bad, but it ran
+  assert compare.crashed_runs(models) == ["conv_ae/seed_3", "conv_vae/seed_0"]
+
+
 def test_markdown_has_a_row_per_model_and_dashes_for_missing_numbers():
   s = summary_table.aggregate(_runs(), fail_dfid=200.0)
   one = summary_table.aggregate({"seed_0": {"samples/dfid": 50.0}}, fail_dfid=200.0)
