@@ -4,7 +4,8 @@
 
 Each row runs `experiments.main` then `experiments.evaluate` in a fresh process,
 sequentially (timings are wall-clock on whatever machine runs this), and reads the
-figures from DIR/eval.json. The representation rows also run `experiments.anomaly`
+figures from DIR/eval.json; each command's stderr goes to ROOT/logs/NAME.COMMAND.log, and
+a command that fails stops the table with one line naming it and its log. The representation rows also run `experiments.anomaly`
 (10 one-class trainings) into ROOT/anomaly/NAME. Existing workdirs resume, so
 rerunning only evaluates.
 """
@@ -15,7 +16,10 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import flags
+
+from experiments import cli
+from genlab.errors import UserError
 
 _ROOT = flags.DEFINE_string("root", "runs/measure", "parent of the workdirs")
 _ONLY = flags.DEFINE_list("only", [], "row names to run (default: all)")
@@ -72,23 +76,31 @@ _SAMPLE_KEYS = ["samples/dfid", "samples/dkid", "samples/precision", "samples/re
 _PROBE_KEYS = ["acc_10", "acc_100", "acc_all"]
 
 
-def _python(*args: str, quiet_stdout: bool = True) -> None:
-  subprocess.run([sys.executable, "-m", *args], check=True, stderr=subprocess.DEVNULL,
-                 stdout=subprocess.DEVNULL if quiet_stdout else None)
+def _python(name: str, *args: str) -> None:
+  """`python -m ARGS`, its stderr kept in ROOT/logs/NAME.COMMAND.log."""
+  logs = os.path.join(_ROOT.value, "logs")
+  os.makedirs(logs, exist_ok=True)
+  log = os.path.join(logs, f"{name}.{args[0].rsplit('.', 1)[-1]}.log")
+  with open(log, "w") as err:
+    code = subprocess.run([sys.executable, "-m", *args], stderr=err,
+                          stdout=subprocess.DEVNULL, check=False).returncode
+  if code:
+    raise UserError(f"row {name}: `python -m {' '.join(args)}` exited {code}; log: {log}")
 
 
 def _measure(name: str, arg: str) -> tuple[dict, float, dict | None]:
   workdir = os.path.join(_ROOT.value, name)
   t0 = time.perf_counter()
-  _python("experiments.main", f"--config=experiments/configs/{arg}", f"--workdir={workdir}")
+  _python(name, "experiments.main", f"--config=experiments/configs/{arg}", f"--workdir={workdir}")
   seconds = time.perf_counter() - t0
-  _python("experiments.evaluate", f"--workdir={workdir}")
+  _python(name, "experiments.evaluate", f"--workdir={workdir}")
   with open(os.path.join(workdir, "eval.json")) as f:
     metrics = json.load(f)
   anomaly = None
   if _ANOMALY.value and name in REPRESENTATION_ROWS:
     root = os.path.join(_ROOT.value, "anomaly", name)
-    _python("experiments.anomaly", f"--config=experiments/configs/{arg}", f"--workdir={root}")
+    _python(name, "experiments.anomaly", f"--config=experiments/configs/{arg}",
+            f"--workdir={root}")
     with open(os.path.join(root, "anomaly.json")) as f:
       anomaly = json.load(f)
   return metrics, seconds, anomaly
@@ -99,7 +111,12 @@ def _fmt(v) -> str:
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+  unknown = sorted(set(_ONLY.value) - {name for name, _, _ in ROWS})
+  if unknown:
+    raise UserError(f"--only: no row {', '.join(unknown)}; rows: "
+                    f"{', '.join(name for name, _, _ in ROWS)}")
   results = {}
   print("| config | command | steps | train time | figures (test split) |")
   print("|---|---|---|---|---|")
@@ -138,4 +155,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run_main(main)
