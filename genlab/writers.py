@@ -58,6 +58,25 @@ def read_metrics(workdir: str) -> list[dict]:
   return records
 
 
+def _summary_writer():
+  """tensorboardX's SummaryWriter (a TF-free event writer), imported without PyTorch.
+
+  tensorboardX imports torch when it can, only to accept torch tensors: 1.8 s of every
+  command's start-up wherever PyTorch is installed (measured 2026-12-03, torch 2.13).
+  genlab logs floats and numpy arrays, so torch is hidden during the import unless
+  something has imported it already.
+  """
+  if "torch" in sys.modules:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+    return SummaryWriter
+  sys.modules["torch"] = None  # `import torch` raises ImportError
+  try:
+    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
+  finally:
+    del sys.modules["torch"]
+  return SummaryWriter
+
+
 class MetricWriter:
   """Appends `split/name` scalars to metrics.jsonl and TensorBoard, images to samples/.
 
@@ -79,7 +98,7 @@ class MetricWriter:
       f.writelines(json.dumps(r) + "\n" for r in kept)
     os.replace(self._path + ".tmp", self._path)
     self._file = open(self._path, "a")
-    from tensorboardX import SummaryWriter  # TF-free event writer
+    SummaryWriter = _summary_writer()
     # purge_step makes TensorBoard drop events ≥ resume_step left by the interrupted run.
     self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"),
                              purge_step=resume_step or None)
