@@ -377,29 +377,6 @@ def read_fields(builder: tfds.core.DatasetBuilder, split: str, start: int = 0,
           for name in schema_.fields}
 
 
-def read_arrays(builder: tfds.core.DatasetBuilder, split: str,
-                chunk: int = 16384) -> tuple[np.ndarray, np.ndarray]:
-  """Reads a whole 'labelled' split as (inputs, labels); see `read_fields`.
-
-  Args:
-    builder: a prepared builder whose layout is 'labelled'.
-    split: tfds split spec.
-    chunk: records per read.
-
-  Returns:
-    inputs: uint8 [N, H, W, C] or float32 [N, D]; labels: int64 [N] (-1 for
-    unlabelled sets).
-  """
-  layout = schema(builder).layout
-  if layout != 'labelled':
-    raise DataError(
-        f"dataset '{builder.name}' has layout '{layout}', not image/label;"
-        ' read it with genlab.data.load_split'
-    )
-  columns = read_fields(builder, split, chunk=chunk)
-  return columns['image'], columns['label']
-
-
 def num_examples(builder: tfds.core.DatasetBuilder, split: str) -> int:
   """Examples in `split`, 0 when the dataset has no such split.
 
