@@ -15,6 +15,7 @@ per model (seed 0). Rerunning resumes: finished runs, scores and anomaly runs ar
 """
 
 import dataclasses
+import fcntl
 import json
 import os
 import platform
@@ -122,26 +123,35 @@ def anomaly_auroc(sweep, i: int, smoke: bool) -> dict:
 
   `experiments.anomaly` runs in ROOT/<model>/seed_<s>/anomaly until its anomaly.json
   exists (it resumes itself); its wall time is kept beside it. A failed run is one
-  'anomaly/error' entry: the next invocation tries again, the others go on.
+  'anomaly/error' entry: the next invocation tries again, the others go on. The run
+  holds seed_<s>/.anomaly.lock, as the sweep runner's commands hold their point's lock,
+  so a run left behind by a killed compare is waited for, never run twice.
   """
   config = experiment.load_config(sweep.dir(i))
   if families.get(config.step_family).anomaly_score is None:
     return {}
   root = os.path.join(sweep.dir(i), "anomaly")
   result, timing = os.path.join(root, "anomaly.json"), os.path.join(root, "compare_seconds")
-  if not os.path.exists(result):
-    command = [sys.executable, "-m", "experiments.anomaly", f"--config={sweep.config}",
-               f"--workdir={root}", f"--steps={_ANOMALY_STEPS.value}",
-               f"--config.seed={sweep.points[i]['seed']}", *(["--classes=0,1"] if smoke else [])]
-    start, log_path = time.time(), os.path.join(sweep.dir(i), "anomaly.log")
-    with open(log_path, "a") as log:
-      code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL).returncode
-    if code:
-      print(f"  anomaly failed (exit {code}; log: {log_path})", flush=True)
-      return {"anomaly/error": f"exit {code}; log: {log_path}"}
-    with open(timing, "w") as f:
-      f.write(f"{time.time() - start:.1f}\n")
+  with open(os.path.join(sweep.dir(i), ".anomaly.lock"), "w") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      print("  waiting for the anomaly run an earlier compare left running", flush=True)
+      fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(result):
+      command = [sys.executable, "-m", "experiments.anomaly", f"--config={sweep.config}",
+                 f"--workdir={root}", f"--steps={_ANOMALY_STEPS.value}",
+                 f"--config.seed={sweep.points[i]['seed']}",
+                 *(["--classes=0,1"] if smoke else [])]
+      start, log_path = time.time(), os.path.join(sweep.dir(i), "anomaly.log")
+      with open(log_path, "a") as log:
+        code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, pass_fds=(lock.fileno(),)).returncode
+      if code:
+        print(f"  anomaly failed (exit {code}; log: {log_path})", flush=True)
+        return {"anomaly/error": f"exit {code}; log: {log_path}"}
+      with open(timing, "w") as f:
+        f.write(f"{time.time() - start:.1f}\n")
   with open(result) as f:
     got = json.load(f)
   seconds = float("nan")

@@ -1,7 +1,9 @@
 """The lecture's summary: its protocol (genlab.evaluation.summary), its table, and
-`experiments.compare` end to end (1 seed of two smoke configs, resumed)."""
+`experiments.compare` end to end (1 seed of the conv AE's smoke config, resumed)."""
 
+import fcntl
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import threading
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from absl import flags
 
 from conftest import REPO_ROOT, load_config, network_blocked
 from experiments import compare, features
@@ -48,6 +51,27 @@ def test_crashed_runs_name_failed_trainings_and_anomaly_errors_only():
             "conv_vae": {"runs": {"seed_0": {"anomaly/error": "exit 1; log: x"}}},
             "dcgan": {"runs": {"seed_0": {"samples/dfid": 900.0}}}}  # bad, but it ran
   assert compare.crashed_runs(models) == ["conv_ae/seed_3", "conv_vae/seed_0"]
+
+
+def test_an_anomaly_run_left_running_is_waited_for_not_repeated(tmp_path):
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()  # compare's defaults
+  sweep = compare.build_sweep("conv_ae", compare.MODELS["conv_ae"], str(tmp_path), 1, smoke=True)
+  experiment.write_or_check_config(load_config("conv_ae", "smoke"), sweep.dir(0))
+  got = {}
+  with open(os.path.join(sweep.dir(0), ".anomaly.lock"), "w") as orphan:  # its run's lock
+    fcntl.flock(orphan, fcntl.LOCK_EX)
+    waiting = threading.Thread(target=lambda: got.update(compare.anomaly_auroc(sweep, 0, True)))
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive() and not got
+    os.makedirs(os.path.join(sweep.dir(0), "anomaly"))
+    with open(os.path.join(sweep.dir(0), "anomaly", "anomaly.json"), "w") as f:
+      json.dump({"auroc/mean": 0.9, "auroc/c0": 0.8, "auroc/c1": 1.0}, f)
+  waiting.join(10)
+  assert got["anomaly/auroc"] == 0.9 and got["protocol/anomaly_classes"] == 2
+  assert math.isnan(got["cost/anomaly_seconds"])  # timed by the run that was waited for
+  assert not os.path.exists(os.path.join(sweep.dir(0), "anomaly.log"))  # nothing ran here
 
 
 def test_markdown_has_a_row_per_model_and_dashes_for_missing_numbers():
