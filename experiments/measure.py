@@ -4,10 +4,10 @@
 
 Each row runs `experiments.main` then `experiments.evaluate` in a fresh process,
 sequentially (timings are wall-clock on whatever machine runs this), and reads the
-figures from DIR/eval.json; each command's stderr goes to ROOT/logs/NAME.COMMAND.log, and
-a command that fails stops the table with one line naming it and its log. The representation rows also run `experiments.anomaly`
+figures from DIR/eval.json. The representation rows also run `experiments.anomaly`
 (10 one-class trainings) into ROOT/anomaly/NAME. Existing workdirs resume, so
-rerunning only evaluates.
+rerunning only evaluates. Each command's stderr goes to ROOT/logs/NAME.COMMAND.log; a
+command that fails stops the table with one line naming its row, itself and its log.
 """
 
 import json

@@ -11,8 +11,8 @@ what JAX's own does (the same bits), so no result changes.
   --config.data.batch_size=128 --loop_steps=0`, 2026-12-03).
 
   Only for draws of at least UNROLLED_MIN_SIZE numbers. Below that the loop costs no
-  more at run time (a jitted draw of 1,024 uniforms: 16 µs either way; of 4,096: 20 µs
-  unrolled, 54 µs rolled), while every unrolled draw adds its 20 rounds to the program
+  more at run time (a jitted draw of 1,024 uniforms: 20 µs unrolled, 16 µs rolled; of
+  4,096: 20 and 54 µs), while every unrolled draw adds its 20 rounds to the program
   that XLA then has to compile: SAGAN's init, with a power-iteration vector per layer,
   compiled in 8.2 s with every draw unrolled and in 4.2 s with the small ones rolled
   (smoke size, -O0; the train step 6.3 → 5.6 s; 2026-12-03).

@@ -59,13 +59,16 @@ def test_large_draws_compile_without_a_loop_and_small_ones_with_it():
   assert "while" in _lowered((xla_cpu.UNROLLED_MIN_SIZE - 1,))
 
 
-@pytest.mark.parametrize("size", [7, 2 * xla_cpu.UNROLLED_MIN_SIZE])
-def test_both_forms_give_the_reference_bits(size):
+@pytest.mark.parametrize("size,rolled", [(3, True), (xla_cpu.UNROLLED_MIN_SIZE, False)])
+def test_both_forms_give_the_reference_bits(size, rolled):
   rng = np.random.default_rng(size)
   key = rng.integers(0, 2**32, 2, dtype=np.uint32)
-  counts = rng.integers(0, 2**32, (2, size // 2), dtype=np.uint32)
+  counts = rng.integers(0, 2**32, (2, size), dtype=np.uint32)
   from jax._src.random import threefry2x32  # pylint: disable=import-outside-toplevel
-  got = jax.jit(lambda k, c: jnp.stack(threefry2x32.threefry2x32_p.bind(k[0], k[1], c[0], c[1])))(
-      jnp.asarray(key), jnp.asarray(counts))
+  fn = jax.jit(lambda k, c: jnp.stack(threefry2x32.threefry2x32_p.bind(k[0], k[1], c[0], c[1])))
+  key, counts = jnp.asarray(key), jnp.asarray(counts)
+  assert ("while" in fn.lower(key, counts).as_text()) == rolled
+  got = fn(key, counts)
   with np.errstate(over="ignore"):
+    key, counts = np.asarray(key), np.asarray(counts)
     np.testing.assert_array_equal(np.asarray(got), _threefry_reference(key, counts))

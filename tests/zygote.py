@@ -27,10 +27,8 @@ import threading
 import time
 
 # What every entry point imports; a name that fails to import is left to the child.
-# tensorboardX and pyplot are imported on first use by the commands (a user's command that
-# never draws does not pay for pyplot), so the zygote takes them too: ~0.5 s a command.
 PRELOAD = ("experiments.cli", "experiments.features", "genlab.train", "genlab.evaluate",
-           "genlab.anomaly", "ml_collections.config_flags", "tensorboardX")
+           "genlab.anomaly", "ml_collections.config_flags")
 
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 # The zygote itself: `python -c` puts the working directory first on sys.path, as
@@ -48,7 +46,10 @@ def serve(preload):
       importlib.import_module(name)
     except Exception:  # pylint: disable=broad-except
       pass  # the child imports it again and fails the way the real command would
+  # The commands import these on first use (a command that never draws does not pay for
+  # pyplot); taken here too, the way the commands take them: ~0.5 s a command.
   try:
+    importlib.import_module("genlab.writers")._summary_writer()  # pylint: disable=protected-access
     importlib.import_module("genlab.evaluation.figures").pyplot()  # the headless backend
   except Exception:  # pylint: disable=broad-except
     pass
