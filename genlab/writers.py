@@ -66,14 +66,14 @@ def _summary_writer():
   genlab logs floats and numpy arrays, so torch is hidden during the import unless
   something has imported it already.
   """
-  if "torch" in sys.modules:
-    from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
-    return SummaryWriter
-  sys.modules["torch"] = None  # `import torch` raises ImportError
+  hidden = "torch" not in sys.modules
+  if hidden:
+    sys.modules["torch"] = None  # `import torch` raises ImportError
   try:
     from tensorboardX import SummaryWriter  # pylint: disable=import-outside-toplevel
   finally:
-    del sys.modules["torch"]
+    if hidden:
+      del sys.modules["torch"]
   return SummaryWriter
 
 
