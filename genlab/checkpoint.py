@@ -101,9 +101,10 @@ class Checkpointer:
     """Restores the newest readable checkpoint shaped like `template` (of step at most
     `max_step`, when given).
 
-    `template` is a state, or a function step -> state for runs whose state changes
-    shape with the step (networks that grow between stages): each checkpoint is then
-    read against the template of its own step.
+    `template` is a state or its abstract form (`jax.ShapeDtypeStruct` leaves with
+    shardings, e.g. `Experiment.abstract_state`), or a function step -> either, for runs
+    whose state changes shape with the step (networks that grow between stages): each
+    checkpoint is then read against the template of its own step.
 
     A checkpoint that fails to read is moved aside to `corrupt_STEP_TIME` (kept, not
     deleted) and the next older one is tried.

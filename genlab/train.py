@@ -97,7 +97,8 @@ def _restore(ckpts: list, exps: list) -> list:
   limit = None
   while True:
     # A checkpoint holds the networks of its step's stage; restore reads it against them.
-    states = [ckpt.restore(lambda step, e=e: e.init_state(e.state_stage(step)), max_step=limit)
+    states = [ckpt.restore(lambda step, e=e: e.abstract_state(e.state_stage(step)),
+                          max_step=limit)
               for ckpt, e in zip(ckpts, exps)]
     steps = {0 if s is None else int(s.step) for s in states}
     if len(steps) == 1:
