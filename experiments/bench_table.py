@@ -17,13 +17,14 @@ steps, without start-up and evaluation (README's train time, beside it, has both
 
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import time
 
 from absl import app, flags
+
+from genlab import benchmark
 
 _README = flags.DEFINE_string("readme", "README.md", "README whose table is rewritten")
 _RECORDS = flags.DEFINE_string("records", "docs/bench.jsonl", "where the JSON records go")
@@ -104,8 +105,7 @@ def main(argv):
   if _START not in text or _END not in text:
     raise SystemExit(f"{_README.value} has no {_START} … {_END} section")
   rows = [r for r in readme_rows(text) if _ONLY.value in r[0]]
-  machine = (f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-             f"{time.strftime('%Y-%m-%d', time.gmtime())}")
+  machine = f"{benchmark.cpu_description()}, {time.strftime('%Y-%m-%d', time.gmtime())}"
   records = measure(rows, set(_LOOP.value))
   os.makedirs(os.path.dirname(_RECORDS.value) or ".", exist_ok=True)
   with open(_RECORDS.value, "w") as f:

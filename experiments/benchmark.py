@@ -4,6 +4,7 @@
       [--loop_steps=M] [--config.KEY=VALUE ...]
 
 Prints one JSON line:
+  cpu              the host's CPU model, vector units and cores (genlab.benchmark.cpu_description)
   compile_s        lowering + compiling the train step (stage 0)
   step_ms          the compiled step's time on one resident batch after warm-up: the
                    median of 5 rounds of --steps / 5 back-to-back calls (dispatched as the

@@ -1,6 +1,8 @@
 """Speed of a config's train step and of the loop around it (experiments.benchmark)."""
 
 import math
+import os
+import platform
 import resource
 import statistics
 import tempfile
@@ -13,6 +15,29 @@ from genlab import experiment, guards, population, sharding, train
 from genlab.data import pipeline
 from genlab.errors import UserError
 from genlab.writers import read_metrics
+
+
+def cpu_description(cpuinfo: str | None = None) -> str:
+  """'MODEL, ISA, N cores' of this host (e.g. 'AMD EPYC, AVX-512, 2 cores'): hosts that
+  look alike differ ~1.6× in speed (docs/performance.md), so every record names its CPU.
+
+  `cpuinfo` is /proc/cpuinfo's text (read when None; elsewhere the platform's name)."""
+  if cpuinfo is None:
+    try:
+      with open("/proc/cpuinfo") as f:
+        cpuinfo = f.read()
+    except OSError:
+      cpuinfo = ""
+  fields = {}
+  for line in cpuinfo.splitlines():
+    key, _, value = line.partition(":")
+    fields.setdefault(key.strip(), value.strip())
+  model = fields.get("model name") or platform.processor() or platform.machine()
+  flags = set(fields.get("flags", "").split())
+  # What decides which kernels XLA:CPU and its libraries use: AMX, and the widest vectors.
+  isa = ["AMX"] if "amx_tile" in flags else []
+  isa += [name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in flags][:1]
+  return ", ".join([model, *isa, f"{os.cpu_count()} cores"])
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -159,7 +184,8 @@ def benchmark(config, steps: int, loop_steps: int | None = None, name: str = "",
   step_s = timed["step_s"]
   out = dict(config=name, batch_size=config.data.batch_size,
              members=population.size(config), devices=jax.device_count(),
-             backend=jax.default_backend(), compile_s=round(timed["compile_s"], 3),
+             backend=jax.default_backend(), cpu=cpu_description(),
+             compile_s=round(timed["compile_s"], 3),
              step_ms=round(1e3 * step_s, 3), images_per_s=round(batch / step_s, 1),
              flops_per_step=timed["flops_per_step"],
              gflops=round(timed["flops_per_step"] / step_s / 1e9, 2),

@@ -1,10 +1,14 @@
 """make bench's table (experiments.bench_table) and --vs_torch's arithmetic and refusals
 (experiments.vs_torch), without timing anything."""
 
+import os
+import platform
+
 import pytest
 
 from conftest import load_config
 from experiments import bench_table, vs_torch
+from genlab import benchmark
 from genlab.errors import UserError
 
 _README = """
@@ -64,3 +68,24 @@ def test_vs_torch_refuses_models_without_a_twin():
     vs_torch.torch_twin(load_config("vae", "conv"))
   with pytest.raises(UserError, match="not of model 'conv_ae'"):
     vs_torch.torch_twin(load_config("conv_ae"))
+
+
+_CPUINFO = """processor\t: {i}
+model name\t: {model}
+flags\t\t: fpu sse2 {flags}
+"""
+
+
+@pytest.mark.parametrize("model, flags, isa", [
+    ("AMD EPYC", "avx2 avx512f avx512_bf16", "AVX-512"),
+    ("Intel(R) Xeon(R) Platinum 8480C", "avx2 avx512f amx_tile amx_bf16", "AMX, AVX-512"),
+    ("Intel(R) Core(TM) i7-8700", "avx avx2 fma", "AVX2"),
+])
+def test_records_name_the_cpu_its_vector_units_and_cores(model, flags, isa):
+  text = "\n".join(_CPUINFO.format(i=i, model=model, flags=flags) for i in range(2))
+  assert benchmark.cpu_description(text) == f"{model}, {isa}, {os.cpu_count()} cores"
+
+
+def test_a_host_without_cpuinfo_is_named_by_its_platform():
+  name = platform.processor() or platform.machine()
+  assert benchmark.cpu_description("") == f"{name}, {os.cpu_count()} cores"

@@ -22,6 +22,7 @@ def test_benchmark_record_is_consistent():
     config.data.name, config.data.eval_batch_size = "digits", 120
   record = benchmark.benchmark(config, steps=5, loop_steps=0, name="ae.py:smoke")
   assert record["config"] == "ae.py:smoke" and record["batch_size"] == 32
+  assert record["cpu"] == benchmark.cpu_description()
   for key in ("compile_s", "step_ms", "images_per_s", "flops_per_step", "gflops",
               "peak_gflops", "peak_rss_mb"):
     assert record[key] > 0, key
