@@ -63,25 +63,27 @@ class Experiment:
     n = sharding.local_batch_size(self.config.data.batch_size, self.mesh)
     return {k: v[:n] for k, v in self.train.items()}
 
+  def _init(self, stage: int | None):
+    """(the init of `stage`'s networks, its arguments); default: the first step's stage."""
+    stage = self.fns.stage_at(0) if stage is None else stage
+    return (functools.partial(self.fns.init, stage=stage),
+            (self.rngs()["init"], self.example_batch()))
+
   def init_state(self, stage: int | None = None) -> TrainState:
     """A fresh, replicated train state with the networks of `stage` (default: the
     first step's), jit-initialised and never materialised twice."""
-    stage = self.fns.stage_at(0) if stage is None else stage
-    init = jax.jit(functools.partial(self.fns.init, stage=stage),
-                   out_shardings=sharding.replicated(self.mesh))
-    return init(self.rngs()["init"], self.example_batch())
+    init, args = self._init(stage)
+    return jax.jit(init, out_shardings=sharding.replicated(self.mesh))(*args)
 
   def abstract_state(self, stage: int | None = None) -> TrainState:
     """`init_state(stage)`'s shapes, dtypes and (replicated) shardings, traced but
     neither compiled nor run: what a checkpoint restore reads against. Compiling the
     init only to throw its result away cost every resume, evaluate and sample command
     its whole init compile (SAGAN's: 6 s at XLA's default optimisation)."""
-    stage = self.fns.stage_at(0) if stage is None else stage
-    shapes = jax.eval_shape(functools.partial(self.fns.init, stage=stage),
-                            self.rngs()["init"], self.example_batch())
+    init, args = self._init(stage)
     replicated = sharding.replicated(self.mesh)
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated),
-                        shapes)
+                        jax.eval_shape(init, *args))
 
   def state_stage(self, step: int) -> int:
     return self.fns.state_stage(step, self.config.train.num_steps)
